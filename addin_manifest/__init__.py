@@ -1,0 +1,1 @@
+"""addin_manifest package."""

@@ -1,0 +1,1 @@
+"""mailsync/providers package."""
