@@ -90,7 +90,9 @@ class MailboxProvider(Protocol):
         """Pages of changes since ``cursor`` (``None`` means a full sync)."""
         ...
 
-    def fetch_bodies(self, folder: str, item_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    def fetch_bodies(
+        self, folder: str, item_ids: list[str]
+    ) -> dict[str, tuple[str | None, str | None]]:
         """Bodies (text, html) of the tracked items, keyed by provider item id."""
         ...
 
