@@ -96,6 +96,10 @@ class MailboxProvider(Protocol):
         """Bodies (text, html) of the tracked items, keyed by provider item id."""
         ...
 
-    def set_category(self, item_id: str, category: str) -> None:
-        """Write a category back to the item (optional write-back)."""
+    def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:
+        """Replace the item's categories (optional "Tracked to CRM" write-back).
+
+        Takes the whole list because Graph's PATCH replaces it: the caller adds
+        its category to the ones the item already had.
+        """
         ...
