@@ -63,18 +63,30 @@ def _is_microsoft_authority(authority: str) -> bool:
     return (urlsplit(authority).hostname or "") in MICROSOFT_AUTHORITY_HOSTS
 
 
-def certificate_credential(path: Path, passphrase: str | None = None) -> dict[str, Any]:
-    """msal's credential dict for a certificate file (PFX/P12, or PEM with key and cert)."""
+def certificate_credential(
+    path: Path, thumbprint: str | None = None, passphrase: str | None = None
+) -> dict[str, Any]:
+    """msal's credential dict for a certificate file (PFX/P12, or PEM with the key).
+
+    With a thumbprint (SHA-1, as Entra shows it) the PEM needs only the private
+    key; without one the PEM must also hold the certificate so msal can derive
+    the SHA-256 thumbprint itself.
+    """
     if path.suffix.lower() in {".pfx", ".p12"}:
         cred: dict[str, Any] = {"private_key_pfx_path": str(path)}
     else:
         pem = path.read_text(encoding="ascii")
-        if "PRIVATE KEY-----" not in pem or "BEGIN CERTIFICATE-----" not in pem:
+        if "PRIVATE KEY-----" not in pem:
+            raise ValueError(f"certificate_path {path} holds no PEM private key")
+        cred = {"private_key": pem}
+        if thumbprint:
+            cred["thumbprint"] = thumbprint
+        elif "BEGIN CERTIFICATE-----" in pem:
+            cred["public_certificate"] = pem
+        else:
             raise ValueError(
-                f"certificate_path {path} must hold both the private key and the certificate "
-                "(PEM), or be a .pfx/.p12 file"
+                f"certificate_path {path} holds no certificate and no thumbprint was given"
             )
-        cred = {"private_key": pem, "public_certificate": pem}
     if passphrase:
         cred["passphrase"] = passphrase
     return cred
