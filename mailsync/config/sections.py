@@ -1,0 +1,228 @@
+"""The validated shape of mailsync's TOML configuration, one model per section.
+
+Every model forbids unknown keys: a misspelt key that was silently ignored
+would leave a default in force that the operator believes they changed.
+Every model is frozen: configuration is read once at start-up and shared by
+the daemon's jobs, so nothing may mutate it behind another job's back.
+``config.example.toml`` at the repository root documents every field here and
+a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from mailsync.config.database_url import DEFAULT_DATABASE_URL, normalise_database_url
+from mailsync.config.errors import KeyedValueError
+from mailsync.config.types import (
+    Domain,
+    Email,
+    EnvVarName,
+    ExistingFile,
+    Guid,
+    HttpsUrl,
+    Regex,
+    RelativePath,
+    TenantId,
+    Thumbprint,
+)
+
+# Graph's well-known mail folder names (mailFolders/{name}); anything else is a
+# folder the user created and belongs in ``extra_folders``.
+WELL_KNOWN_FOLDERS = (
+    "inbox",
+    "sentitems",
+    "archive",
+    "deleteditems",
+    "drafts",
+    "junkemail",
+    "outbox",
+    "clutter",
+    "conversationhistory",
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class StoreSettings(Section):
+    """Where the central store lives."""
+
+    url: str = Field(default=DEFAULT_DATABASE_URL, validate_default=True)
+    password_env: EnvVarName | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        context = info.context or {}
+        base_dir = context.get("base_dir", Path.cwd())
+        from_file = normalise_database_url(value, base_dir, allow_password=False)
+        # MAILSYNC_DATABASE_URL wins, but a broken value in the file is still reported.
+        env_url = context.get("env_database_url")
+        return env_url if isinstance(env_url, str) else from_file
+
+
+class TenantSettings(Section):
+    """The Entra ID app registration mailsync signs in with (Microsoft Graph and EWS OAuth)."""
+
+    tenant_id: TenantId = Field(examples=["11111111-2222-3333-4444-555555555555"])
+    client_id: Guid = Field(examples=["66666666-7777-8888-9999-000000000000"])
+    auth: Literal["client_credentials", "device_code"] = "client_credentials"
+    client_secret_env: EnvVarName | None = None
+    certificate_path: ExistingFile | None = None
+    certificate_thumbprint: Thumbprint | None = None
+    certificate_password_env: EnvVarName | None = None
+    authority_host: HttpsUrl = "https://login.microsoftonline.com"
+    graph_url: HttpsUrl = "https://graph.microsoft.com"
+    ca_bundle: ExistingFile | None = None
+    token_cache_path: RelativePath | None = None
+    token_cache_key_env: EnvVarName = "MAILSYNC_TOKEN_KEY"
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> TenantSettings:
+        has_secret = self.client_secret_env is not None
+        has_cert = self.certificate_path is not None or self.certificate_thumbprint is not None
+        if self.auth == "device_code":
+            if has_secret or has_cert:
+                raise KeyedValueError(
+                    "client_secret_env" if has_secret else "certificate_path",
+                    "auth = 'device_code' signs a person in and uses no app credential; "
+                    "remove client_secret_env / certificate_*, or use "
+                    "auth = 'client_credentials'",
+                )
+            return self
+        if has_secret and has_cert:
+            raise KeyedValueError(
+                "client_secret_env",
+                "both client_secret_env and a certificate are set; keep exactly one "
+                "(a certificate is the stronger choice)",
+            )
+        if not has_secret and not has_cert:
+            raise KeyedValueError(
+                "client_secret_env",
+                "auth = 'client_credentials' needs an app credential: set "
+                'client_secret_env = "MAILSYNC_CLIENT_SECRET", or certificate_path '
+                "and certificate_thumbprint",
+            )
+        if has_cert and (self.certificate_path is None or self.certificate_thumbprint is None):
+            raise KeyedValueError(
+                "certificate_thumbprint" if self.certificate_path else "certificate_path",
+                "a certificate needs both certificate_path (the PEM with the private key) "
+                "and certificate_thumbprint",
+            )
+        if self.certificate_password_env is not None and self.certificate_path is None:
+            raise KeyedValueError("certificate_password_env", "is set but certificate_path is not")
+        return self
+
+
+class EwsSettings(Section):
+    """Exchange Server on-premises through EWS (mailboxes with provider = "ews")."""
+
+    url: HttpsUrl | None = None
+    auth: Literal["ntlm", "basic", "oauth"] = "ntlm"
+    username_env: EnvVarName | None = None
+    password_env: EnvVarName | None = None
+    impersonation: bool = False
+
+    @model_validator(mode="after")
+    def _credentials_match_auth(self) -> EwsSettings:
+        has_login = self.username_env is not None or self.password_env is not None
+        if self.auth in ("ntlm", "basic") and not (self.username_env and self.password_env):
+            raise KeyedValueError(
+                "password_env" if self.username_env else "username_env",
+                f"auth = '{self.auth}' needs username_env and password_env "
+                '(for example username_env = "MAILSYNC_EWS_USERNAME")',
+            )
+        if self.auth == "oauth" and has_login:
+            raise KeyedValueError(
+                "username_env" if self.username_env else "password_env",
+                "auth = 'oauth' signs in with the [tenant] app; remove username_env / password_env",
+            )
+        return self
+
+
+class SyncSettings(Section):
+    """How and what the daemon pulls from each mailbox."""
+
+    interval_seconds: int = Field(default=300, ge=1, le=86_400)
+    jitter_seconds: int = Field(default=30, ge=0)
+    page_size: int = Field(default=200, ge=1, le=1000)
+    folders: tuple[str, ...] = ("inbox", "sentitems")
+    extra_folders: tuple[str, ...] = ()
+    calendar: bool = True
+    calendar_days_back: int = Field(default=90, ge=0, le=3650)
+    calendar_days_ahead: int = Field(default=365, ge=0, le=3650)
+    write_back_category: bool = False
+    category_name: str = Field(default="Tracked to CRM", min_length=1, max_length=255)
+    max_backoff_seconds: int = Field(default=3600, ge=1)
+
+    @field_validator("folders")
+    @classmethod
+    def _well_known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip().lower() for name in value)
+        for name in names:
+            if name not in WELL_KNOWN_FOLDERS:
+                raise ValueError(
+                    f"{name!r} is not a well-known folder name; use one of "
+                    f"{', '.join(WELL_KNOWN_FOLDERS)}, and put folders you created "
+                    "in extra_folders"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError("a folder is listed twice")
+        return names
+
+    @field_validator("extra_folders")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in value)
+        if any(not name for name in names):
+            raise ValueError("a folder name is empty")
+        return names
+
+    @model_validator(mode="after")
+    def _jitter_below_interval(self) -> SyncSettings:
+        if self.jitter_seconds >= self.interval_seconds:
+            raise KeyedValueError(
+                "jitter_seconds",
+                f"jitter_seconds ({self.jitter_seconds}) must be smaller than "
+                f"interval_seconds ({self.interval_seconds})",
+            )
+        if self.max_backoff_seconds < self.interval_seconds:
+            raise KeyedValueError(
+                "max_backoff_seconds",
+                f"max_backoff_seconds ({self.max_backoff_seconds}) must be at least "
+                f"interval_seconds ({self.interval_seconds})",
+            )
+        return self
+
+
+class MailboxSettings(Section):
+    """One mailbox (and its calendar) the daemon syncs."""
+
+    address: Email = Field(examples=["jane.doe@example.com"])
+    provider: Literal["graph", "ews"] = "graph"
+    enabled: bool = True
+    owner_email: Email | None = None
+    tracking_policy: Literal["rules", "manual"] = "rules"
+
+
+class RulesSettings(Section):
+    """Built-in matching and where custom rules live."""
+
+    file: ExistingFile | None = None
+    tracking_code_pattern: Regex = r"OPP-\d{6}"
+    internal_only_excluded: bool = True
+    blocked_addresses: tuple[Email, ...] = ()
+    blocked_domains: tuple[Domain, ...] = ()
+    internal_domains: tuple[Domain, ...] = ()
+    retro_window_days: int = Field(default=90, ge=0, le=3650)
+
+
+class DaemonSettings(Section):
+    """How `mailsync run` schedules mailboxes."""
+
+    mode: Literal["embedded", "cluster"] = "embedded"

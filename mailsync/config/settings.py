@@ -1,0 +1,120 @@
+"""The whole configuration: sections plus the checks that span them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from mailsync.config.database_url import with_password
+from mailsync.config.errors import ConfigError, ConfigProblem, KeyedValueError
+from mailsync.config.sections import (
+    DaemonSettings,
+    EwsSettings,
+    MailboxSettings,
+    RulesSettings,
+    Section,
+    StoreSettings,
+    SyncSettings,
+    TenantSettings,
+)
+
+
+class Settings(Section):
+    """Validated configuration; build it with ``mailsync.config.load_settings``.
+
+    ``tenant`` and ``ews`` are optional because a store-only installation
+    (import, export, the web pages) needs neither; a mailbox that uses a
+    provider requires that provider's section.
+    """
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    tenant: TenantSettings | None = None
+    ews: EwsSettings | None = None
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    mailboxes: tuple[MailboxSettings, ...] = Field(default=())
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _mailboxes_have_their_provider(self) -> Settings:
+        seen: set[str] = set()
+        for index, mailbox in enumerate(self.mailboxes):
+            if mailbox.address in seen:
+                raise KeyedValueError(
+                    f"mailboxes[{index}].address",
+                    f"mailbox {mailbox.address} is listed twice in [[mailboxes]]; remove one",
+                )
+            seen.add(mailbox.address)
+            if mailbox.provider == "graph" and self.tenant is None:
+                raise KeyedValueError(
+                    f"mailboxes[{index}].provider",
+                    f"mailbox {mailbox.address} uses provider 'graph' but there is no [tenant] "
+                    "section; add [tenant] with tenant_id and client_id",
+                )
+            if mailbox.provider == "ews" and self.ews is None:
+                raise KeyedValueError(
+                    f"mailboxes[{index}].provider",
+                    f"mailbox {mailbox.address} uses provider 'ews' but there is no [ews] section; "
+                    "add [ews] (an empty section means autodiscover with NTLM)",
+                )
+        if self.ews is not None and self.ews.auth == "oauth" and self.tenant is None:
+            raise KeyedValueError(
+                "ews.auth", "auth = 'oauth' signs in with the [tenant] app; add a [tenant] section"
+            )
+        if self.daemon.mode == "cluster" and not self.store.url.startswith("postgresql"):
+            raise KeyedValueError(
+                "daemon.mode",
+                "daemon mode 'cluster' shares mailboxes between processes through "
+                "PostgreSQL row locks; set [store] url to a postgresql+psycopg:// URL or "
+                "use mode = 'embedded'",
+            )
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file these settings came from (None: built-in defaults)."""
+        return self._source
+
+    @property
+    def database_url(self) -> str:
+        """The URL to open, with the password from ``store.password_env`` when one is named."""
+        if self.store.password_env is None:
+            return self.store.url
+        return with_password(self.store.url, self.read_secret("store.password_env"))
+
+    @property
+    def enabled_mailboxes(self) -> tuple[MailboxSettings, ...]:
+        return tuple(mailbox for mailbox in self.mailboxes if mailbox.enabled)
+
+    def read_secret(self, key: str) -> str:
+        """The value of the environment variable that the ``*_env`` key ``key`` names.
+
+        Read at the moment of use, never at load, so commands that need no
+        secret (``db upgrade``, ``import``) run without them, and the secret
+        never sits in the settings object.
+        """
+        section_name, _, field_name = key.partition(".")
+        section = getattr(self, section_name, None)
+        variable = getattr(section, field_name, None) if section is not None else None
+        if not field_name.endswith("_env") or not isinstance(variable, str):
+            raise ConfigError(
+                self._source,
+                [ConfigProblem(key, "no environment variable is named here", f"set {key}")],
+            )
+        value = os.environ.get(variable, "")
+        if not value:
+            raise ConfigError(
+                self._source,
+                [
+                    ConfigProblem(
+                        key,
+                        f"names the environment variable {variable}, which is not set or empty",
+                        f"export {variable}=… in the environment mailsync runs in",
+                    )
+                ],
+            )
+        return value
