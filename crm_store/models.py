@@ -8,7 +8,7 @@ CONFLICT`` against them: idempotence lives in the schema, not in loops.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,9 +26,12 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    false,
     func,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -41,7 +44,37 @@ NAMING = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 PK = BigInteger().with_variant(Integer(), "sqlite")
-TZDateTime = DateTime(timezone=True)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in time, stored in UTC and always read back timezone-aware.
+
+    SQLite has no timestamp type: SQLAlchemy writes the wall-clock fields and
+    drops the offset, so 09:00+02:00 would come back as a naive 09:00 while
+    PostgreSQL returns an aware 07:00Z. Normalising to UTC on the way in and
+    tagging UTC on the way out makes both backends agree. Naive datetimes are
+    refused because nobody can tell which zone they meant.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; pass a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+TZDateTime = UTCDateTime()
 
 
 class Base(DeclarativeBase):
@@ -201,6 +234,11 @@ class SyncCursor(Base):
     folder: Mapped[str] = mapped_column(String(200))
     cursor: Mapped[str | None] = mapped_column(Text)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Full-resync generation: reset_folder bumps it and sets ``resyncing``; every
+    # copy a page writes is stamped with it, so when the resync completes the
+    # copies still carrying an older stamp are the ones the mailbox no longer has.
+    epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resyncing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(
         TZDateTime, server_default=func.now(), onupdate=func.now()
     )
@@ -261,6 +299,7 @@ class MessageCopy(Base):
     provider_item_id: Mapped[str] = mapped_column(String(512))
     folder: Mapped[str] = mapped_column(String(200))
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seen_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(
         TZDateTime, server_default=func.now(), onupdate=func.now()
     )
@@ -314,6 +353,7 @@ class MeetingCopy(Base):
     provider_item_id: Mapped[str] = mapped_column(String(512))
     folder: Mapped[str] = mapped_column(String(200))
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seen_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(
         TZDateTime, server_default=func.now(), onupdate=func.now()
     )
