@@ -1,0 +1,1 @@
+"""Custom rules written in TOML: the language, its loader and its evaluation."""

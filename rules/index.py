@@ -1,0 +1,261 @@
+"""The in-memory CRM index the matchers read: plain records and O(1) lookups.
+
+The index is built once from the store and then kept current with ``upsert_*``
+and ``remove_*`` calls as CRM records change, so the cost of matching one
+message depends on the message, not on how many contacts the CRM holds. Every
+key is normalised on the way in (addresses and domains lower-case, codes
+upper-case, account names case-folded) so lookups never normalise twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OpportunityStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    id: int
+    name: str
+    emails: tuple[str, ...]
+    account_id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "emails", tuple(_addr(e) for e in self.emails if e.strip()))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: int
+    name: str
+    domains: tuple[str, ...] = ()
+    owner_email: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "domains", tuple(_domain(d) for d in self.domains if d.strip()))
+        if self.owner_email:
+            object.__setattr__(self, "owner_email", _addr(self.owner_email))
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityRecord:
+    id: int
+    code: str
+    name: str
+    account_id: int
+    status: OpportunityStatus = OpportunityStatus.OPEN
+    stage: str = ""
+    owner_email: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", self.code.strip().upper())
+        object.__setattr__(self, "status", OpportunityStatus(self.status))
+        if self.owner_email:
+            object.__setattr__(self, "owner_email", _addr(self.owner_email))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is OpportunityStatus.OPEN
+
+
+def _addr(value: str) -> str:
+    return value.strip().lower()
+
+
+def _domain(value: str) -> str:
+    return value.strip().lower().lstrip("@").rstrip(".")
+
+
+@dataclass(slots=True)
+class CrmIndex:
+    """Everything the matchers look up, keyed the way they look it up.
+
+    ``internal_domains`` and ``user_emails`` describe our own company: mail
+    only among them is internal, and their domains never map to an account.
+    """
+
+    contacts: dict[int, ContactRecord] = field(default_factory=dict)
+    accounts: dict[int, AccountRecord] = field(default_factory=dict)
+    opportunities: dict[int, OpportunityRecord] = field(default_factory=dict)
+    contact_by_email: dict[str, ContactRecord] = field(default_factory=dict)
+    account_by_name: dict[str, int] = field(default_factory=dict)
+    accounts_by_domain: dict[str, set[int]] = field(default_factory=dict)
+    opportunity_by_code: dict[str, int] = field(default_factory=dict)
+    open_opportunities_by_account: dict[int, dict[int, OpportunityRecord]] = field(
+        default_factory=dict
+    )
+    internal_domains: set[str] = field(default_factory=set)
+    user_emails: set[str] = field(default_factory=set)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        accounts: Iterable[AccountRecord] = (),
+        contacts: Iterable[ContactRecord] = (),
+        opportunities: Iterable[OpportunityRecord] = (),
+        user_emails: Iterable[str] = (),
+        internal_domains: Iterable[str] = (),
+    ) -> CrmIndex:
+        index = cls()
+        for account in accounts:
+            index.upsert_account(account)
+        for contact in contacts:
+            index.upsert_contact(contact)
+        for opportunity in opportunities:
+            index.upsert_opportunity(opportunity)
+        for email in user_emails:
+            index.add_user_email(email)
+        for domain in internal_domains:
+            index.add_internal_domain(domain)
+        return index
+
+    # ------------------------------------------------------------------ contacts
+
+    def upsert_contact(self, contact: ContactRecord) -> None:
+        old = self.contacts.get(contact.id)
+        if old is not None:
+            self._unmap_contact_emails(old)
+        self.contacts[contact.id] = contact
+        for email in contact.emails:
+            self.contact_by_email[email] = contact
+
+    def remove_contact(self, contact_id: int) -> None:
+        old = self.contacts.pop(contact_id, None)
+        if old is not None:
+            self._unmap_contact_emails(old)
+
+    def add_contact_email(self, contact_id: int, email: str) -> None:
+        contact = self.contacts[contact_id]
+        address = _addr(email)
+        if address not in contact.emails:
+            self.upsert_contact(
+                ContactRecord(
+                    contact.id, contact.name, (*contact.emails, address), contact.account_id
+                )
+            )
+
+    def remove_contact_email(self, contact_id: int, email: str) -> None:
+        contact = self.contacts[contact_id]
+        address = _addr(email)
+        rest = tuple(e for e in contact.emails if e != address)
+        self.upsert_contact(ContactRecord(contact.id, contact.name, rest, contact.account_id))
+
+    def _unmap_contact_emails(self, contact: ContactRecord) -> None:
+        for email in contact.emails:
+            # Another contact may have taken the address since; leave theirs alone.
+            current = self.contact_by_email.get(email)
+            if current is not None and current.id == contact.id:
+                del self.contact_by_email[email]
+
+    # ------------------------------------------------------------------ accounts
+
+    def upsert_account(self, account: AccountRecord) -> None:
+        old = self.accounts.get(account.id)
+        if old is not None:
+            self._unmap_account(old)
+        self.accounts[account.id] = account
+        self.account_by_name[account.name.casefold()] = account.id
+        for domain in account.domains:
+            self.accounts_by_domain.setdefault(domain, set()).add(account.id)
+
+    def remove_account(self, account_id: int) -> None:
+        old = self.accounts.pop(account_id, None)
+        if old is not None:
+            self._unmap_account(old)
+
+    def add_account_domain(self, account_id: int, domain: str) -> None:
+        account = self.accounts[account_id]
+        name = _domain(domain)
+        if name not in account.domains:
+            self.upsert_account(
+                AccountRecord(
+                    account.id, account.name, (*account.domains, name), account.owner_email
+                )
+            )
+
+    def remove_account_domain(self, account_id: int, domain: str) -> None:
+        account = self.accounts[account_id]
+        name = _domain(domain)
+        rest = tuple(d for d in account.domains if d != name)
+        self.upsert_account(AccountRecord(account.id, account.name, rest, account.owner_email))
+
+    def _unmap_account(self, account: AccountRecord) -> None:
+        key = account.name.casefold()
+        if self.account_by_name.get(key) == account.id:
+            del self.account_by_name[key]
+        for domain in account.domains:
+            owners = self.accounts_by_domain.get(domain)
+            if owners is not None:
+                owners.discard(account.id)
+                if not owners:
+                    del self.accounts_by_domain[domain]
+
+    # ------------------------------------------------------------------ opportunities
+
+    def upsert_opportunity(self, opportunity: OpportunityRecord) -> None:
+        old = self.opportunities.get(opportunity.id)
+        if old is not None:
+            self._unmap_opportunity(old)
+        self.opportunities[opportunity.id] = opportunity
+        self.opportunity_by_code[opportunity.code] = opportunity.id
+        if opportunity.is_open:
+            by_id = self.open_opportunities_by_account.setdefault(opportunity.account_id, {})
+            by_id[opportunity.id] = opportunity
+
+    def remove_opportunity(self, opportunity_id: int) -> None:
+        old = self.opportunities.pop(opportunity_id, None)
+        if old is not None:
+            self._unmap_opportunity(old)
+
+    def _unmap_opportunity(self, opportunity: OpportunityRecord) -> None:
+        if self.opportunity_by_code.get(opportunity.code) == opportunity.id:
+            del self.opportunity_by_code[opportunity.code]
+        open_ones = self.open_opportunities_by_account.get(opportunity.account_id)
+        if open_ones is not None:
+            open_ones.pop(opportunity.id, None)
+            if not open_ones:
+                del self.open_opportunities_by_account[opportunity.account_id]
+
+    # ------------------------------------------------------------------ our own company
+
+    def add_user_email(self, email: str) -> None:
+        self.user_emails.add(_addr(email))
+
+    def remove_user_email(self, email: str) -> None:
+        self.user_emails.discard(_addr(email))
+
+    def add_internal_domain(self, domain: str) -> None:
+        self.internal_domains.add(_domain(domain))
+
+    def remove_internal_domain(self, domain: str) -> None:
+        self.internal_domains.discard(_domain(domain))
+
+    # ------------------------------------------------------------------ lookups
+
+    def contact_for(self, address: str) -> ContactRecord | None:
+        """Email → record directly (no id hop): one dict probe per participant."""
+        return self.contact_by_email.get(address)
+
+    def opportunity_for_code(self, code: str) -> OpportunityRecord | None:
+        opportunity_id = self.opportunity_by_code.get(code.upper())
+        return None if opportunity_id is None else self.opportunities[opportunity_id]
+
+    def account_for_name(self, name: str) -> AccountRecord | None:
+        account_id = self.account_by_name.get(name.casefold())
+        return None if account_id is None else self.accounts[account_id]
+
+    def is_internal(self, address: str) -> bool:
+        return address in self.user_emails or address.rpartition("@")[2] in self.internal_domains
+
+    def open_opportunities(self, account_id: int) -> Iterator[OpportunityRecord]:
+        return iter(self.open_opportunities_by_account.get(account_id, {}).values())

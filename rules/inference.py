@@ -1,0 +1,76 @@
+"""Opportunity inference: the mailbox owner's one open deal at a linked account.
+
+Linked to an account with exactly one open opportunity owned by the mailbox
+owner → link it with origin kind ``inferred``. Several → link none and offer
+them as suggestions. An account that already has one of its opportunities
+linked (by code, thread or a custom rule) needs no inference.
+"""
+
+from __future__ import annotations
+
+from crm_store.items import LinkSpec, OriginKind, TargetKind
+from rules.index import CrmIndex, OpportunityRecord
+from rules.linkset import LinkSet
+from rules.results import Suggestion
+from rules.trace import StepReport, Trace
+
+ORIGIN = "inference"
+
+
+def infer_opportunities(
+    index: CrmIndex,
+    mailbox_owner: str | None,
+    links: LinkSet,
+    suggestions: list[Suggestion],
+    trace: Trace | None,
+) -> None:
+    if mailbox_owner is None:
+        if trace is not None:
+            trace.append(StepReport(ORIGIN, False, "no mailbox owner known"))
+        return
+    start = len(links) if trace is not None else 0
+    notes: list[str] = []
+    owner = mailbox_owner.lower()
+    open_by_account = index.open_opportunities_by_account
+    linked_opportunities = links.opportunity_ids
+    for account_id in tuple(links.account_ids):
+        open_here = open_by_account.get(account_id)
+        if not open_here:
+            continue
+        if linked_opportunities and not linked_opportunities.isdisjoint(open_here):
+            continue
+        owned: list[OpportunityRecord] = [
+            o
+            for o in open_here.values()
+            if o.owner_email == owner and not links.is_suppressed(TargetKind.OPPORTUNITY, o.id)
+        ]
+        if not owned:
+            continue
+        account = index.accounts.get(account_id)
+        account_name = account.name if account is not None else f"#{account_id}"
+        if len(owned) == 1:
+            opportunity = owned[0]
+            links.add(
+                LinkSpec(
+                    TargetKind.OPPORTUNITY,
+                    opportunity.id,
+                    OriginKind.INFERRED,
+                    ORIGIN,
+                    f"inferred: account {account_name} has one open opportunity"
+                    f" {opportunity.code} owned by {owner}",
+                )
+            )
+            continue
+        reason = f"account {account_name} has {len(owned)} open opportunities owned by {owner}"
+        suggestions.extend(
+            Suggestion(TargetKind.OPPORTUNITY, o.id, f"{reason}: {o.code} {o.name}")
+            for o in sorted(owned, key=lambda o: o.code)
+        )
+        if trace is not None:
+            notes.append(reason + " → suggestions")
+    if trace is not None:
+        added = links.since(start)
+        why = "; ".join([*(link.evidence for link in added), *notes]) or (
+            f"no linked account has an open opportunity owned by {owner} needing inference"
+        )
+        trace.append(StepReport(ORIGIN, bool(added), why, added))

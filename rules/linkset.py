@@ -1,0 +1,63 @@
+"""The links one item collects while the matchers run, first finder wins.
+
+Matchers run in precedence order, so the first matcher to reach a target
+keeps its evidence; suppressed targets are refused at the door so no later
+step (such as inference) builds on a link a person removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from crm_store.items import LinkSpec, TargetKind
+from rules.suppressions import TargetRef
+
+
+class LinkSet:
+    __slots__ = ("_by_target", "_order", "account_ids", "opportunity_ids", "suppressed")
+
+    def __init__(self, suppressed: Collection[TargetRef] = ()) -> None:
+        self._by_target: dict[TargetRef, LinkSpec] = {}
+        self._order: list[LinkSpec] = []
+        self.suppressed = suppressed
+        # Kept as links arrive so inference and custom rules need no scan.
+        self.account_ids: list[int] = []
+        self.opportunity_ids: set[int] = set()
+
+    def wants(self, kind: TargetKind, target_id: int) -> bool:
+        """True when a link to this target would be new and is not suppressed.
+
+        Matchers ask first so they only format evidence for links they keep.
+        """
+        key = (kind, target_id)
+        return key not in self._by_target and key not in self.suppressed
+
+    def add(self, link: LinkSpec) -> bool:
+        key = (link.target_kind, link.target_id)
+        if key in self._by_target or key in self.suppressed:
+            return False
+        self._by_target[key] = link
+        self._order.append(link)
+        if link.target_kind is TargetKind.ACCOUNT:
+            self.account_ids.append(link.target_id)
+        elif link.target_kind is TargetKind.OPPORTUNITY:
+            self.opportunity_ids.add(link.target_id)
+        return True
+
+    def has(self, kind: TargetKind, target_id: int) -> bool:
+        return (kind, target_id) in self._by_target
+
+    def is_suppressed(self, kind: TargetKind, target_id: int) -> bool:
+        return (kind, target_id) in self.suppressed
+
+    def ids_of(self, kind: TargetKind) -> list[int]:
+        return [link.target_id for link in self._order if link.target_kind is kind]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def since(self, start: int) -> tuple[LinkSpec, ...]:
+        return tuple(self._order[start:])
+
+    def as_tuple(self) -> tuple[LinkSpec, ...]:
+        return tuple(self._order)

@@ -1,0 +1,50 @@
+"""Participants: an address that belongs to a contact links the contact and its account."""
+
+from __future__ import annotations
+
+from crm_store.items import LinkSpec, OriginKind, TargetKind
+from rules.index import CrmIndex
+from rules.linkset import LinkSet
+from rules.roles import Role
+from rules.trace import StepReport, Trace
+
+ORIGIN = "participant"
+
+
+def match_participants(
+    roles: list[Role], index: CrmIndex, links: LinkSet, trace: Trace | None
+) -> None:
+    start = len(links) if trace is not None else 0
+    contact_by_email = index.contact_by_email
+    for role, address in roles:
+        contact = contact_by_email.get(address)
+        if contact is None:
+            continue
+        contact_id = contact.id
+        if links.wants(TargetKind.CONTACT, contact_id):
+            links.add(
+                LinkSpec(
+                    TargetKind.CONTACT,
+                    contact_id,
+                    OriginKind.RULE,
+                    ORIGIN,
+                    f"participant: {role}={address} → contact {contact.name}",
+                )
+            )
+        account_id = contact.account_id
+        if account_id is not None and links.wants(TargetKind.ACCOUNT, account_id):
+            account = index.accounts.get(account_id)
+            name = account.name if account else f"#{account_id}"
+            links.add(
+                LinkSpec(
+                    TargetKind.ACCOUNT,
+                    account_id,
+                    OriginKind.RULE,
+                    ORIGIN,
+                    f"participant: {role}={address} → contact {contact.name} → account {name}",
+                )
+            )
+    if trace is not None:
+        added = links.since(start)
+        why = "; ".join(link.evidence for link in added) or "no participant is a known contact"
+        trace.append(StepReport(ORIGIN, bool(added), why, added))
