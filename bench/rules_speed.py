@@ -21,7 +21,6 @@ import time
 from datetime import UTC, datetime
 
 from crm_store.items import Address, Direction, LinkSpec, MessageItem, OriginKind, TargetKind
-
 from rules import (
     AccountRecord,
     ContactRecord,

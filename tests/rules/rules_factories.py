@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_store.items import Address, Attendee, MeetingItem, MessageItem
-
 from rules import AccountRecord, ContactRecord, CrmIndex, OpportunityRecord
 
 ALICE = "alice@us.example"
@@ -42,16 +41,21 @@ def make_index() -> CrmIndex:
             ContactRecord(12, "Lone Wolf", ("lone@nowhere.org",)),
         ],
         opportunities=[
-            OpportunityRecord(100, "OPP-000123", "Acme renewal", 1, stage="Negotiation",
-                              owner_email=ALICE),
-            OpportunityRecord(101, "OPP-000126", "Acme pilot", 1, stage="Proposal",
-                              owner_email=BOB),
-            OpportunityRecord(102, "OPP-000127", "Acme old deal", 1, status="won",
-                              owner_email=ALICE),
-            OpportunityRecord(200, "OPP-000124", "Globex expansion", 2, stage="Proposal",
-                              owner_email=ALICE),
-            OpportunityRecord(201, "OPP-000125", "Globex support", 2, stage="Proposal",
-                              owner_email=ALICE),
+            OpportunityRecord(
+                100, "OPP-000123", "Acme renewal", 1, stage="Negotiation", owner_email=ALICE
+            ),
+            OpportunityRecord(
+                101, "OPP-000126", "Acme pilot", 1, stage="Proposal", owner_email=BOB
+            ),
+            OpportunityRecord(
+                102, "OPP-000127", "Acme old deal", 1, status="won", owner_email=ALICE
+            ),
+            OpportunityRecord(
+                200, "OPP-000124", "Globex expansion", 2, stage="Proposal", owner_email=ALICE
+            ),
+            OpportunityRecord(
+                201, "OPP-000125", "Globex support", 2, stage="Proposal", owner_email=ALICE
+            ),
         ],
         user_emails=[ALICE, BOB],
         internal_domains=["us.example"],

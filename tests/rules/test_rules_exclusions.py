@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from crm_store.items import Sensitivity
 from rules_factories import ALICE, BOB, make_index, meeting, message
 
+from crm_store.items import Sensitivity
 from rules import Excluded, ExclusionReason, Linked, RulesEngine, RulesSettings
 
 
@@ -90,8 +90,12 @@ def test_headers_that_say_a_person_wrote_it(headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["Automatic reply: Quote", "Out of Office: back Monday", "Abwesenheitsnotiz: Urlaub",
-     "Undeliverable: Contract"],
+    [
+        "Automatic reply: Quote",
+        "Out of Office: back Monday",
+        "Abwesenheitsnotiz: Urlaub",
+        "Undeliverable: Contract",
+    ],
 )
 def test_auto_reply_subjects(subject: str) -> None:
     result = engine().link(message(subject=subject))

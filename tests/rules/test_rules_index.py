@@ -69,9 +69,7 @@ def test_domain_shared_by_two_accounts_is_recorded_as_ambiguous() -> None:
 def test_opportunity_leaves_the_open_set_when_won_and_code_lookup_is_case_insensitive() -> None:
     index = make_index()
     assert 100 in index.open_opportunities_by_account[1]
-    index.upsert_opportunity(
-        OpportunityRecord(100, "opp-000123", "Acme renewal", 1, status="won")
-    )
+    index.upsert_opportunity(OpportunityRecord(100, "opp-000123", "Acme renewal", 1, status="won"))
     assert 100 not in index.open_opportunities_by_account[1]
     found = index.opportunity_for_code("Opp-000123")
     assert found is not None and found.id == 100

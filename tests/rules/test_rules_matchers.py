@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules_factories import ALICE, BOB, make_index, meeting, message
 
+from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules import (
     InMemoryThreadLookup,
     Linked,
@@ -99,12 +99,16 @@ def test_reply_inherits_links_of_the_message_it_answers() -> None:
 
 def test_references_are_searched_newest_first_then_conversation() -> None:
     lookup = parent_lookup()
-    item = message(sender="x@unknown.org", in_reply_to="<gone@x>",
-                   references=("<abc@x>", "<lost@x>", "<gone@x>"))
+    item = message(
+        sender="x@unknown.org",
+        in_reply_to="<gone@x>",
+        references=("<abc@x>", "<lost@x>", "<gone@x>"),
+    )
     links = by_target(RulesEngine(make_index(), thread_lookup=lookup).link(item))
     assert links[(OPP, 200)].evidence.startswith("thread: References <abc@x>")
-    by_conversation = message(sender="x@unknown.org", conversation_id="conv-1",
-                              message_id="<other@x>")
+    by_conversation = message(
+        sender="x@unknown.org", conversation_id="conv-1", message_id="<other@x>"
+    )
     links = by_target(RulesEngine(make_index(), thread_lookup=lookup).link(by_conversation))
     assert links[(OPP, 200)].evidence.startswith("thread: conversation conv-1")
 
@@ -236,8 +240,10 @@ def test_no_inference_without_owner_or_when_an_opportunity_is_already_linked() -
 def test_won_opportunity_is_never_inferred() -> None:
     index = make_index()
     index.remove_opportunity(100)
-    assert not any(link.target_kind is OPP for link in linked(
-        RulesEngine(index).link(message(), mailbox=ALICE)).links)
+    assert not any(
+        link.target_kind is OPP
+        for link in linked(RulesEngine(index).link(message(), mailbox=ALICE)).links
+    )
 
 
 def test_bodies_only_for_tracked_items() -> None:
