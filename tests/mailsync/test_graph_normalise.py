@@ -50,6 +50,14 @@ def test_sensitivity_header_marks_a_message_private() -> None:
     assert message_from_graph(raw, "inbox").sensitivity is Sensitivity.PRIVATE
 
 
+def test_sensitivity_extended_property_covers_sent_copies_without_headers() -> None:
+    raw = _message(
+        internetMessageHeaders=[],
+        singleValueExtendedProperties=[{"id": "Integer 0x36", "value": "3"}],
+    )
+    assert message_from_graph(raw, "sentitems").sensitivity is Sensitivity.CONFIDENTIAL
+
+
 def test_malformed_item_is_a_failure_and_the_rest_of_the_page_survives() -> None:
     # GIVEN a page with a good message, a removal, and two broken entries
     page = [
@@ -91,7 +99,7 @@ def test_event_occurrence_gets_its_own_key_and_attendee_responses() -> None:
     [item], _, failures = split_page([raw], "calendar", ItemKind.MEETING)
     assert not failures
     assert isinstance(item, MeetingItem)
-    assert item.meeting_key == "uid-1#20250407T090000Z"
+    assert item.meeting_key == "uid-1#2025-04-07T09:00:00Z"
     assert item.attendees[0].response == "tentative"
     assert item.attendees[0].address == "cy@client.example"
     assert item.is_cancelled

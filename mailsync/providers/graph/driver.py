@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from crm_store.items import ItemKind
 from mailsync.providers.base import ChangePage
 from mailsync.providers.graph.batch import Bodies, body_batch_request, chunks, parse_body_batch
-from mailsync.providers.graph.normalise import MESSAGE_SELECT
+from mailsync.providers.graph.normalise import MESSAGE_SELECT, SENSITIVITY_EXPAND
 from mailsync.providers.graph.paging import delta_pages
 from mailsync.providers.graph.transport import GraphTransport
 
@@ -67,7 +67,7 @@ class GraphProvider:
                 }
             )
             return f"{base}/calendarView/delta?{query}"
-        query = urlencode({"$select": MESSAGE_SELECT}, safe=",$")
+        query = urlencode({"$select": MESSAGE_SELECT, "$expand": SENSITIVITY_EXPAND}, safe=",$")
         return f"{base}/mailFolders/{quote(folder, safe='')}/messages/delta?{query}"
 
     def changes(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:

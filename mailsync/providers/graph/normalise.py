@@ -63,6 +63,17 @@ MESSAGE_SELECT = ",".join(
     ]
 )
 
+# PidTagSensitivity (MAPI 0x0036): Graph v1.0 messages have no sensitivity property,
+# and a Sent Items copy has no MIME headers, so the extended property is the one
+# source that covers every copy.
+SENSITIVITY_EXPAND = "singleValueExtendedProperties($filter=id eq 'Integer 0x0036')"
+SENSITIVITY_CODES = {
+    0: Sensitivity.NORMAL,
+    1: Sensitivity.PERSONAL,
+    2: Sensitivity.PRIVATE,
+    3: Sensitivity.CONFIDENTIAL,
+}
+
 SENSITIVITY_WORDS = {
     "normal": Sensitivity.NORMAL,
     "personal": Sensitivity.PERSONAL,
@@ -160,12 +171,32 @@ def _sensitivity(value: str | None) -> Sensitivity:
         raise MalformedItem(f"unknown sensitivity {value!r}") from None
 
 
+def _extended_sensitivity(raw: dict[str, Any]) -> Sensitivity | None:
+    props = raw.get("singleValueExtendedProperties") or []
+    if not isinstance(props, list):
+        raise MalformedItem("singleValueExtendedProperties is not a list")
+    for prop in props:
+        if not isinstance(prop, dict):
+            raise MalformedItem("singleValueExtendedProperties holds a non-object")
+        kind, _, tag = str(prop.get("id", "")).partition(" ")
+        if kind.lower() != "integer":
+            continue
+        try:
+            if int(tag, 16) != 0x36:
+                continue
+            return SENSITIVITY_CODES[int(str(prop.get("value")))]
+        except (ValueError, KeyError):
+            raise MalformedItem(f"sensitivity property {prop!r} is not 0-3") from None
+    return None
+
+
 def message_from_graph(raw: dict[str, Any], folder: str) -> MessageItem:
     item_id = _str(raw, "id", required=True)
     assert item_id is not None
     headers = _headers(raw)
-    # Messages have no sensitivity property in Graph v1.0: the MIME header carries it.
-    sensitivity = _sensitivity(_str(raw, "sensitivity") or headers.get("sensitivity"))
+    sensitivity = _extended_sensitivity(raw) or _sensitivity(
+        _str(raw, "sensitivity") or headers.get("sensitivity")
+    )
     sender = None
     if raw.get("from") is not None:
         sender = _address(raw["from"], "from")
@@ -240,7 +271,8 @@ def meeting_from_graph(raw: dict[str, Any], folder: str) -> MeetingItem:
     recurrence_id = None
     if kind in {"occurrence", "exception"}:
         original = _datetime(raw.get("originalStart"), "originalStart")
-        recurrence_id = (original or start).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        # Graph's own originalStart form, so the key reads like what Graph shows.
+        recurrence_id = (original or start).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     attendees_raw = raw.get("attendees") or []
     if not isinstance(attendees_raw, list):
         raise MalformedItem("attendees is not a list")

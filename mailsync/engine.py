@@ -1,0 +1,329 @@
+"""Sync one mailbox: pages of changes → items → links → one transaction per page.
+
+For each folder the engine reads the stored cursor, asks the driver for pages,
+normalises direction, runs the link step, fetches bodies of tracked messages,
+and hands everything — items, links, failures, exclusions and the folder's new
+cursor — to ``crm_store.sync_writes.apply_page`` inside ONE transaction
+(invariant 1: kill the process at any instant and the next run resumes from a
+cursor that matches what is stored).
+
+Every failure kind a driver raises is handled in one place (``sync_mailbox``)
+and becomes a ``SyncOutcome`` recorded on the mailbox row. An expired cursor
+is the one failure handled per folder: the folder is reset and resynced at
+once, and the resync is idempotent because every write is an upsert and the
+store retires copies the resync no longer saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store.database import session_scope
+from crm_store.items import CorrespondenceItem, LinkSpec, MeetingItem, MessageItem
+from crm_store.models import Mailbox
+from crm_store.sync_writes import (
+    ItemFailureRecord,
+    PageWrite,
+    apply_page,
+    folder_cursor,
+    reset_folder,
+)
+from mailsync.direction import InternalParties, message_direction
+from mailsync.linking import Linker
+from mailsync.outcome import (
+    BackoffPolicy,
+    OutcomeKind,
+    SyncOutcome,
+    mark_syncing,
+    record_outcome,
+)
+from mailsync.providers.base import (
+    AuthFailed,
+    ChangePage,
+    CursorExpired,
+    ItemFailure,
+    MailboxProvider,
+    PermanentFailure,
+    ProviderError,
+    TemporaryFailure,
+    Throttled,
+)
+from rules.results import Excluded, Linked, Suggestion
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class PageProgress:
+    mailbox: str
+    folder: str
+    items: int
+    removals: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    write_back_category: bool = False
+    category_name: str = "Tracked to CRM"
+
+
+@dataclass(slots=True)
+class _Tally:
+    pages: int = 0
+    items: int = 0
+    failures: int = 0
+
+
+class _Stopped(Exception):
+    """Internal: the stop event was set after a page committed."""
+
+
+class SyncEngine:
+    """Syncs mailboxes into the store; one instance is shared by the daemon's jobs."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        linker_for: Callable[[Session], Linker],
+        internal: InternalParties,
+        settings: EngineSettings = EngineSettings(),
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self._linker_for = linker_for
+        self._internal = internal
+        self._settings = settings
+        self._clock = clock
+
+    # ------------------------------------------------------------------ one mailbox
+
+    def sync_mailbox(
+        self,
+        mailbox_id: int,
+        provider: MailboxProvider,
+        *,
+        stop: threading.Event | None = None,
+        on_page: Callable[[PageProgress], None] | None = None,
+    ) -> SyncOutcome:
+        stop = stop or threading.Event()
+        tally = _Tally()
+        with session_scope(self._sessions, write=True) as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            if mailbox is None:
+                raise LookupError(f"no mailbox with id {mailbox_id}")
+            address = mailbox.address
+            mark_syncing(session, mailbox_id)
+        with self._sessions() as session:
+            linker = self._linker_for(session)
+        try:
+            for folder in provider.folders():
+                self._sync_folder(
+                    mailbox_id, address, folder, provider, linker, stop, on_page, tally
+                )
+            outcome = self._outcome(OutcomeKind.OK, "", tally)
+        except _Stopped:
+            outcome = self._outcome(OutcomeKind.STOPPED, "stopped between pages", tally)
+        except Throttled as exc:
+            retry_at = self._clock() + timedelta(seconds=exc.retry_after)
+            outcome = self._outcome(OutcomeKind.THROTTLED, str(exc), tally, retry_at)
+        except (TemporaryFailure, CursorExpired) as exc:
+            outcome = self._outcome(OutcomeKind.TEMPORARY, str(exc), tally)
+        except AuthFailed as exc:
+            outcome = self._outcome(OutcomeKind.AUTH_FAILED, str(exc), tally)
+        except (PermanentFailure, ProviderError) as exc:
+            outcome = self._outcome(OutcomeKind.FAILED, str(exc), tally)
+        except DBAPIError as exc:
+            log.warning("mailbox %s: store error: %s", address, exc)
+            outcome = self._outcome(OutcomeKind.TEMPORARY, f"store: {exc.orig!r}", tally)
+        except Exception as exc:
+            # A bug or an unforeseen input: recorded on the mailbox (with the
+            # traceback in the log) so one mailbox never stops the daemon.
+            log.exception("mailbox %s: sync failed unexpectedly", address)
+            outcome = self._outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", tally)
+        if outcome.kind not in (OutcomeKind.OK, OutcomeKind.STOPPED):
+            log.warning("mailbox %s: %s: %s", address, outcome.kind.value, outcome.reason)
+        with session_scope(self._sessions, write=True) as session:
+            record_outcome(session, mailbox_id, outcome, self._settings.backoff, self._clock())
+        return outcome
+
+    def _outcome(
+        self, kind: OutcomeKind, reason: str, tally: _Tally, retry_at: datetime | None = None
+    ) -> SyncOutcome:
+        return SyncOutcome(kind, reason, retry_at, tally.pages, tally.items, tally.failures)
+
+    # ------------------------------------------------------------------ one folder
+
+    def _sync_folder(
+        self,
+        mailbox_id: int,
+        address: str,
+        folder: str,
+        provider: MailboxProvider,
+        linker: Linker,
+        stop: threading.Event,
+        on_page: Callable[[PageProgress], None] | None,
+        tally: _Tally,
+    ) -> None:
+        cursor = self._read_cursor(mailbox_id, folder)
+        try:
+            self._follow(
+                mailbox_id, address, folder, cursor, provider, linker, stop, on_page, tally
+            )
+        except CursorExpired as expired:
+            # Drop the cursor and resync the folder now; a second expiry in the
+            # same run is left to the next run (CursorExpired → temporary).
+            log.info("mailbox %s folder %s: %s; full resync", address, folder, expired)
+            with session_scope(self._sessions, write=True) as session:
+                reset_folder(session, mailbox_id, folder)
+            self._follow(mailbox_id, address, folder, None, provider, linker, stop, on_page, tally)
+
+    def _read_cursor(self, mailbox_id: int, folder: str) -> str | None:
+        with self._sessions() as session:
+            cursor, _complete = folder_cursor(session, mailbox_id, folder)
+            return cursor
+
+    def _follow(
+        self,
+        mailbox_id: int,
+        address: str,
+        folder: str,
+        cursor: str | None,
+        provider: MailboxProvider,
+        linker: Linker,
+        stop: threading.Event,
+        on_page: Callable[[PageProgress], None] | None,
+        tally: _Tally,
+    ) -> None:
+        for page in provider.changes(folder, cursor):
+            write = self._prepare(page, address, provider, linker)
+            with session_scope(self._sessions, write=True) as session:
+                apply_page(session, mailbox_id, write)
+            tally.pages += 1
+            tally.items += len(page.upserts)
+            tally.failures += len(page.failures)
+            if on_page is not None:
+                on_page(
+                    PageProgress(
+                        address, folder, len(page.upserts), len(page.removals), len(page.failures)
+                    )
+                )
+            if stop.is_set() and not page.is_last:
+                raise _Stopped
+        if stop.is_set():
+            raise _Stopped
+
+    # ------------------------------------------------------------------ one page
+
+    def _prepare(
+        self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
+    ) -> PageWrite:
+        """Everything the page's transaction writes; all network calls happen here, before it."""
+        kept: list[CorrespondenceItem] = []
+        links: dict[str, tuple[LinkSpec, ...]] = {}
+        suggestions: dict[str, tuple[Suggestion, ...]] = {}
+        tracked: set[str] = set()
+        bodyless: set[str] = set()
+        exclusions: dict[str, int] = {}
+        categories: dict[str, tuple[str, ...]] = {}
+        for item in page.upserts:
+            if isinstance(item, MessageItem):
+                item = dataclasses.replace(item, direction=message_direction(item, self._internal))
+            result = linker.link(item, address)
+            if isinstance(result, Excluded):
+                exclusions[result.counter_key] = exclusions.get(result.counter_key, 0) + 1
+                continue
+            key = _item_key(item)
+            links[key] = result.links
+            if result.suggestions:
+                suggestions[key] = result.suggestions
+            if result.links:
+                tracked.add(key)
+                if not result.store_body:
+                    bodyless.add(key)
+            if key not in tracked or key in bodyless:
+                item = _without_body(item)  # invariant 4: bodies only for tracked items
+            wanted = self._wanted_categories(item, result)
+            if wanted:
+                categories[item.provider_item_id] = wanted
+            kept.append(item)
+        kept = self._with_bodies(page.folder, kept, tracked - bodyless, provider)
+        for item_id, wanted in categories.items():
+            provider.set_category(item_id, wanted)
+        messages = [i for i in kept if isinstance(i, MessageItem)]
+        meetings = [i for i in kept if isinstance(i, MeetingItem)]
+        return PageWrite(
+            folder=page.folder,
+            messages=messages,
+            meetings=meetings,
+            removals=list(page.removals),
+            links=links,
+            suggestions=suggestions,
+            tracked_keys=frozenset(tracked),
+            bodyless_keys=frozenset(bodyless),
+            failures=[_failure_record(f) for f in page.failures],
+            exclusions=exclusions,
+            cursor=page.next_cursor,
+            cursor_complete=page.is_last,
+        )
+
+    def _with_bodies(
+        self,
+        folder: str,
+        items: Sequence[CorrespondenceItem],
+        tracked: set[str],
+        provider: MailboxProvider,
+    ) -> list[CorrespondenceItem]:
+        wanted = [
+            i.provider_item_id
+            for i in items
+            if isinstance(i, MessageItem) and i.message_key in tracked and i.body_text is None
+        ]
+        if not wanted:
+            return list(items)
+        bodies = provider.fetch_bodies(folder, wanted)
+        out: list[CorrespondenceItem] = []
+        for item in items:
+            if isinstance(item, MessageItem) and item.provider_item_id in bodies:
+                text, html = bodies[item.provider_item_id]
+                item = dataclasses.replace(item, body_text=text, body_html=html)
+            out.append(item)
+        return out
+
+    def _wanted_categories(self, item: CorrespondenceItem, result: Linked) -> tuple[str, ...]:
+        """The item's full category list when write-back must add to it, else ()."""
+        extra = list(result.add_categories)
+        if self._settings.write_back_category and result.links and isinstance(item, MessageItem):
+            extra.append(self._settings.category_name)
+        missing = [c for c in dict.fromkeys(extra) if c not in item.categories]
+        return (*item.categories, *missing) if missing else ()
+
+
+def _item_key(item: CorrespondenceItem) -> str:
+    return item.message_key if isinstance(item, MessageItem) else item.meeting_key
+
+
+def _without_body(item: CorrespondenceItem) -> CorrespondenceItem:
+    if item.body_text is None and getattr(item, "body_html", None) is None:
+        return item
+    if isinstance(item, MessageItem):
+        return dataclasses.replace(item, body_text=None, body_html=None)
+    return dataclasses.replace(item, body_text=None)
+
+
+def _failure_record(failure: ItemFailure) -> ItemFailureRecord:
+    return ItemFailureRecord(
+        item_key=failure.provider_item_id, folder=failure.folder, error=failure.error
+    )

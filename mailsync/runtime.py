@@ -1,0 +1,170 @@
+"""Wire settings into a working sync: tokens, HTTP client, drivers, engine, daemon.
+
+Everything process-wide (the msal application and its encrypted cache, the
+pooled HTTP client) is built once here and shared by every mailbox; each
+mailbox gets its own transport so request counts and refreshes stay per
+mailbox. The provider registry maps a mailbox's provider name to a factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store.models import Mailbox, User
+from mailsync.auth.token_cache import PersistentTokenCache
+from mailsync.auth.tokens import (
+    AppOnlyTokenSource,
+    DeviceCodeTokenSource,
+    TokenSource,
+    authority_url,
+    certificate_credential,
+    graph_scope,
+)
+from mailsync.config import Settings
+from mailsync.config.sections import TenantSettings
+from mailsync.direction import InternalParties
+from mailsync.engine import EngineSettings, SyncEngine
+from mailsync.linking import ContactAddressLinker, Linker
+from mailsync.outcome import BackoffPolicy
+from mailsync.providers.base import MailboxProvider, PermanentFailure
+from mailsync.providers.graph import GraphProvider, GraphSyncSettings, GraphTransport
+from mailsync.providers.graph.transport import new_http_client
+
+GRAPH_API_VERSION = "v1.0"
+
+ProviderFactory = Callable[[str], MailboxProvider]
+
+
+def token_source_for(settings: Settings, tenant: TenantSettings) -> TokenSource:
+    cache = PersistentTokenCache.from_env(tenant.token_cache_path, tenant.token_cache_key_env)
+    authority = authority_url(str(tenant.authority_host), tenant.tenant_id)
+    scope = graph_scope(str(tenant.graph_url))
+    if tenant.auth == "device_code":
+        return DeviceCodeTokenSource(
+            client_id=tenant.client_id,
+            authority=authority,
+            scope=scope,
+            cache=cache,
+            ca_bundle=tenant.ca_bundle,
+        )
+    if tenant.certificate_path is not None:
+        passphrase = (
+            settings.read_secret("tenant.certificate_password_env")
+            if tenant.certificate_password_env
+            else None
+        )
+        credential: str | dict[str, object] = certificate_credential(
+            tenant.certificate_path, tenant.certificate_thumbprint, passphrase
+        )
+    else:
+        credential = settings.read_secret("tenant.client_secret_env")
+    return AppOnlyTokenSource(
+        client_id=tenant.client_id,
+        authority=authority,
+        credential=credential,
+        scope=scope,
+        cache=cache,
+        ca_bundle=tenant.ca_bundle,
+    )
+
+
+@dataclass
+class ProviderRegistry:
+    """Provider name → factory of a mailbox's driver."""
+
+    factories: dict[str, ProviderFactory] = field(default_factory=dict)
+
+    def register(self, name: str, factory: ProviderFactory) -> None:
+        self.factories[name] = factory
+
+    def provider_for(self, name: str, address: str) -> MailboxProvider:
+        try:
+            factory = self.factories[name]
+        except KeyError:
+            raise PermanentFailure(
+                f"provider {name!r} is not configured (known: {', '.join(self.factories)})"
+            ) from None
+        return factory(address)
+
+
+@dataclass
+class GraphFactory:
+    """Builds GraphProviders sharing one HTTP client and one token source."""
+
+    client: httpx.Client
+    tokens: TokenSource
+    graph_api: str
+    page_size: int
+    sync: GraphSyncSettings
+    transports: dict[str, GraphTransport] = field(default_factory=dict)
+
+    def __call__(self, address: str) -> MailboxProvider:
+        transport = GraphTransport(
+            client=self.client,
+            tokens=self.tokens,
+            graph_url=self.graph_api,
+            page_size=self.page_size,
+        )
+        self.transports[address] = transport
+        return GraphProvider(address, transport, self.sync)
+
+
+def graph_factory(settings: Settings) -> GraphFactory:
+    tenant = settings.tenant
+    if tenant is None:
+        raise PermanentFailure("no [tenant] section: Graph mailboxes cannot be synced")
+    sync = settings.sync
+    return GraphFactory(
+        client=new_http_client(tenant.ca_bundle),
+        tokens=token_source_for(settings, tenant),
+        graph_api=f"{str(tenant.graph_url).rstrip('/')}/{GRAPH_API_VERSION}",
+        page_size=sync.page_size,
+        sync=GraphSyncSettings(
+            mail_folders=(*sync.folders, *sync.extra_folders),
+            calendar=sync.calendar,
+            calendar_days_back=sync.calendar_days_back,
+            calendar_days_ahead=sync.calendar_days_ahead,
+        ),
+    )
+
+
+def registry_for(settings: Settings) -> ProviderRegistry:
+    registry = ProviderRegistry()
+    if settings.tenant is not None:
+        registry.register("graph", graph_factory(settings))
+    return registry
+
+
+def internal_parties(settings: Settings, sessions: sessionmaker[Session]) -> InternalParties:
+    """Our domains: configured ones, plus those of every mailbox and user we know."""
+    with sessions() as session:
+        addresses = [
+            *session.scalars(select(Mailbox.address)),
+            *session.scalars(select(User.email)),
+            *(m.address for m in settings.mailboxes),
+        ]
+    domains = {*settings.rules.internal_domains, *(a.rpartition("@")[2] for a in addresses)}
+    return InternalParties.of(domains, addresses)
+
+
+def default_linker(session: Session) -> Linker:
+    return ContactAddressLinker.load(session)
+
+
+def sync_engine_for(settings: Settings, sessions: sessionmaker[Session]) -> SyncEngine:
+    sync = settings.sync
+    return SyncEngine(
+        sessions,
+        default_linker,
+        internal_parties(settings, sessions),
+        EngineSettings(
+            backoff=BackoffPolicy(sync.interval_seconds, sync.max_backoff_seconds),
+            write_back_category=sync.write_back_category,
+            category_name=sync.category_name,
+        ),
+    )
