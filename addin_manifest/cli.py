@@ -95,21 +95,28 @@ def manifest(
             privacy_url=privacy_url,
             terms_url=terms_url,
         )
+        content = _render(cfg, output_format)
     except ManifestConfigError as error:
         raise click.BadParameter(
             f"{error.problem}. {error.fix}", param_hint=error.option
         ) from error
-    if output_format == "package":
+    if isinstance(content, bytes):
         if output is None:
             raise click.UsageError("--format package writes a zip: pass -o FILE.zip")
-        output.write_bytes(build_app_package(cfg))
+        output.write_bytes(content)
+    elif output is None:
+        sys.stdout.write(content)
     else:
-        text = build_xml_manifest(cfg) if output_format == "xml" else manifest_json_text(cfg)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
+        output.write_text(content, encoding="utf-8")
     if output is not None:
         click.echo(
             f"wrote {output_format} manifest for add-in {cfg.addin_id} to {output}", err=True
         )
+
+
+def _render(cfg: AddinConfig, output_format: str) -> str | bytes:
+    if output_format == "package":
+        return build_app_package(cfg)
+    if output_format == "json":
+        return manifest_json_text(cfg)
+    return build_xml_manifest(cfg)

@@ -27,7 +27,7 @@ from addin_manifest.addin import (
     AddinUrls,
     Command,
 )
-from addin_manifest.config import AddinConfig
+from addin_manifest.config import AddinConfig, ManifestConfigError
 
 MANIFEST_VERSION = "1.30"
 SCHEMA_URL = (
@@ -120,7 +120,17 @@ def _ribbons(urls: AddinUrls) -> list[JsonObject]:
 
 
 def build_json_manifest(cfg: AddinConfig) -> dict[str, Any]:
-    """The unified manifest for one deployment, as a JSON-ready dict."""
+    """The unified manifest for one deployment, as a JSON-ready dict.
+
+    Refuses a plain-http development base URL: the schema types runtime pages as
+    ``secureHttpUrl``, so such a manifest could never be installed.
+    """
+    if cfg.base.scheme != "https":
+        raise ManifestConfigError(
+            "--base-url",
+            "the unified manifest requires https pages (http is allowed for XML only)",
+            "Serve the development host over https, or use --format xml.",
+        )
     urls = AddinUrls.for_config(cfg)
     manifest: JsonObject = {
         "$schema": SCHEMA_URL,
