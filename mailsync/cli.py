@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from addin_manifest.cli import addin
 from mailsync.commands.context import AppContext
 from mailsync.commands.db import db_group
 from mailsync.commands.errors import EXIT_CONFIG
@@ -59,3 +60,4 @@ COMMANDS: list[click.Command] = [
 
 for command in COMMANDS:
     main.add_command(command)
+main.add_command(addin)
