@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_store.items import (
@@ -413,7 +413,7 @@ def test_suggestions_keep_a_persons_verdict(session: Session) -> None:
         },
     )
     apply_page(session, mailbox.id, page)
-    session.execute(LinkSuggestion.__table__.update().values(status="rejected"))
+    session.execute(update(LinkSuggestion).values(status="rejected"))
     assert apply_page(session, mailbox.id, page).suggestions_written == 0
     assert session.scalar(select(LinkSuggestion.status)) == "rejected"
 
