@@ -66,7 +66,9 @@ class BaseUrl:
         return f"{self.origin}{self.path}/{relative.lstrip('/')}"
 
 
-def parse_base_url(raw: str, *, allow_http_localhost: bool = False) -> BaseUrl:
+def parse_base_url(
+    raw: str, *, allow_http_localhost: bool = False, option: str = "--base-url"
+) -> BaseUrl:
     """Accept only URLs that are safe to put into a manifest Outlook will load code from.
 
     https is required because Office refuses add-in pages over http (and a manifest pointing at
@@ -75,7 +77,6 @@ def parse_base_url(raw: str, *, allow_http_localhost: bool = False) -> BaseUrl:
     Query strings, fragments and credentials are refused rather than silently dropped: each
     file URL is built by appending a path, which would corrupt them or leak secrets.
     """
-    option = "--base-url"
     if not isinstance(raw, str) or not raw.strip():
         raise ManifestConfigError(option, "is empty", "Pass the https URL web is served at.")
     if raw != raw.strip() or any(ch.isspace() or ord(ch) < 0x20 for ch in raw):
@@ -258,7 +259,9 @@ class AddinConfig:
             if given is None:
                 page_urls[option] = base.join(default_path)
             else:
-                checked = parse_base_url(given, allow_http_localhost=allow_http_localhost)
+                checked = parse_base_url(
+                    given, allow_http_localhost=allow_http_localhost, option=option
+                )
                 page_urls[option] = f"{checked.origin}{checked.path or '/'}"
         return cls(
             base=base,

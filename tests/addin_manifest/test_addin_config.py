@@ -93,7 +93,8 @@ def test_base_url_is_normalised_to_origin_and_path_prefix() -> None:
         ({"display_name": "x" * 31}, "--display-name"),
         ({"display_name": "  "}, "--display-name"),
         ({"display_name": "bell\x07"}, "--display-name"),
-        ({"privacy_url": "http://privacy.example.com"}, "--base-url"),
+        ({"privacy_url": "http://privacy.example.com"}, "--privacy-url"),
+        ({"terms_url": "https://example.com/terms?x=1"}, "--terms-url"),
     ],
 )
 def test_bad_ids_and_names_are_refused_with_the_option_named(
