@@ -16,7 +16,7 @@ from addin_manifest.cli import addin
 from mailsync.commands.context import AppContext
 from mailsync.commands.db import db_group
 from mailsync.commands.errors import EXIT_CONFIG
-
+from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
 from mailsync.commands.init import init_command
 from mailsync.config import ConfigError
@@ -56,6 +56,7 @@ COMMANDS: list[click.Command] = [
     init_command,
     db_group,
     import_group,
+    export_group,
 ]
 
 for command in COMMANDS:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailsync.crm_import import writers
 from mailsync.crm_import.csv_file import read_csv
 from mailsync.crm_import.kinds import ImportKind
 from mailsync.crm_import.records import Cells
@@ -64,11 +65,15 @@ def import_file(
         if found:
             reasons.setdefault(line, []).extend(found)
 
+    good_lines = [(line, record) for line, record in parsed if line not in reasons]
+    # The store refuses a batch with any row it objects to: ask it first, by line.
+    for index, found in writers.store_problems(session, [r for _, r in good_lines]).items():
+        reasons.setdefault(good_lines[index][0], []).extend(found)
     report.bad_rows = [BadRow(line, tuple(why)) for line, why in sorted(reasons.items())]
     if report.bad_rows and not skip_bad_rows:
         return report
 
-    good = [record for line, record in parsed if line not in reasons]
+    good = [record for line, record in good_lines if line not in reasons]
     progress("writing", 0, len(good))
     # One set-based call: users may name a manager that appears later in the file.
     kind.write(session, good)
