@@ -190,6 +190,30 @@ class Opportunity(Timestamped, Base):
     owner: Mapped[User | None] = relationship()
 
 
+class ApiToken(Base):
+    """A personal API token for scripts: only its SHA-256 is stored, never the token.
+
+    Tokens are long random strings, so a plain (unsalted) hash is enough to make
+    a stolen table useless and still lets a request find its row by index.
+    ``prefix`` is the token's first characters, shown in listings to tell
+    tokens apart without revealing them.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+    user: Mapped[User] = relationship()
+
+
 # --------------------------------------------------------------------------- mailboxes
 
 

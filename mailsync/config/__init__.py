@@ -25,6 +25,7 @@ from mailsync.config.sections import (
     TenantSettings,
 )
 from mailsync.config.settings import Settings
+from mailsync.config.web import EntraSettings, WebSettings
 
 __all__ = [
     "CONFIG_ENV",
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "DaemonSettings",
+    "EntraSettings",
     "EwsSettings",
     "MailboxSettings",
     "RulesSettings",
@@ -43,6 +45,7 @@ __all__ = [
     "StoreSettings",
     "SyncSettings",
     "TenantSettings",
+    "WebSettings",
     "load_settings",
     "locate_config",
 ]

@@ -19,6 +19,7 @@ from mailsync.config.sections import (
     SyncSettings,
     TenantSettings,
 )
+from mailsync.config.web import WebSettings
 
 
 class Settings(Section):
@@ -36,6 +37,7 @@ class Settings(Section):
     mailboxes: tuple[MailboxSettings, ...] = Field(default=())
     rules: RulesSettings = Field(default_factory=RulesSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
