@@ -1,7 +1,8 @@
 """Domain → account: an address whose domain belongs to exactly one account.
 
-Addresses that already resolved to a contact with an account are skipped (the
-contact is the better evidence). Free-mail domains and our own domains never
+It gets only the participants the participant matcher left unexplained (no
+contact, or a contact without account): a contact's account is the better
+evidence. Free-mail domains and our own domains never
 map to an account. A subdomain (``eu.acme.com``) falls back to its parents
 (``acme.com``) but never to a bare top-level domain.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 from crm_store.items import LinkSpec, OriginKind, TargetKind
-from rules.index import CrmIndex
+from rules.index import AccountRecord, CrmIndex
 from rules.linkset import LinkSet
 from rules.roles import Role
 from rules.trace import StepReport, Trace
@@ -19,22 +20,26 @@ from rules.trace import StepReport, Trace
 ORIGIN = "domain"
 
 
+_NO_OWNER = AccountRecord(-1, "")
+
+
 def _account_for_domain(
     domain: str, index: CrmIndex, free_mail: Set[str]
-) -> tuple[str, int | None] | None:
-    """(matched domain, account id or None when ambiguous), or None for no owner."""
-    while domain.count(".") >= 1:
+) -> tuple[str, AccountRecord | None] | None:
+    """(matched domain, its account or None when shared), or None when no account has it."""
+    account_of_domain = index.account_of_domain
+    while "." in domain:
         if domain in free_mail or domain in index.internal_domains:
             return None
-        owners = index.accounts_by_domain.get(domain)
-        if owners:
-            return (domain, next(iter(owners)) if len(owners) == 1 else None)
+        found = account_of_domain.get(domain, _NO_OWNER)
+        if found is not _NO_OWNER:
+            return (domain, found)
         domain = domain.partition(".")[2]
     return None
 
 
 def match_domains(
-    roles: list[Role],
+    unexplained: list[Role],
     index: CrmIndex,
     free_mail: Set[str],
     links: LinkSet,
@@ -42,12 +47,9 @@ def match_domains(
 ) -> None:
     start = len(links) if trace is not None else 0
     notes: list[str] = []
-    contact_by_email = index.contact_by_email
-    for role, address in roles:
-        contact = contact_by_email.get(address)
-        if contact is not None and contact.account_id is not None:
-            continue
-        if address in index.user_emails:
+    user_emails = index.user_emails
+    for role, address in unexplained:
+        if address in user_emails:
             continue
         domain = address.rpartition("@")[2]
         found = _account_for_domain(domain, index, free_mail)
@@ -55,23 +57,22 @@ def match_domains(
             if trace is not None and domain in free_mail:
                 notes.append(f"{role}={address}: {domain} is a free-mail domain")
             continue
-        matched, account_id = found
-        if account_id is None:
+        matched, account = found
+        if account is None:
             if trace is not None:
                 notes.append(f"{role}={address}: {matched} belongs to several accounts")
             continue
-        if not links.wants(TargetKind.ACCOUNT, account_id):
+        if not links.wants(TargetKind.ACCOUNT, account.id):
             if trace is not None:
                 notes.append(f"{role}={address}: account of {matched} already linked or removed")
             continue
         links.add(
             LinkSpec(
                 TargetKind.ACCOUNT,
-                account_id,
+                account.id,
                 OriginKind.RULE,
                 ORIGIN,
-                f"domain: {role}={address} → account {index.accounts[account_id].name}"
-                f" (domain {matched})",
+                f"domain: {role}={address} → account {account.name} (domain {matched})",
             )
         )
     if trace is not None:

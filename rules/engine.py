@@ -95,8 +95,8 @@ class RulesEngine:
     def link(
         self,
         item: CorrespondenceItem,
-        *,
         mailbox: str | None = None,
+        *,
         suppressed: Collection[TargetRef] = (),
     ) -> LinkResult:
         """Links for one item; ``mailbox`` is the owner's address, ``suppressed`` the
@@ -130,8 +130,8 @@ class RulesEngine:
         suggestions: list[Suggestion] = []
         match_tracking_codes(item, index, self.code_scanner, links, trace)
         match_thread(item, self.thread_lookup, links, trace)
-        match_participants(roles, index, links, trace)
-        match_domains(roles, index, self._free_mail, links, trace)
+        unexplained = match_participants(roles, index, links, trace)
+        match_domains(unexplained, index, self._free_mail, links, trace)
         store_without_body = False
         categories: tuple[str, ...] = ()
         fired: tuple[str, ...] = ()

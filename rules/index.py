@@ -9,6 +9,7 @@ upper-case, account names case-folded) so lookups never normalise twice.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,7 +42,7 @@ class AccountRecord:
     def __post_init__(self) -> None:
         object.__setattr__(self, "domains", tuple(_domain(d) for d in self.domains if d.strip()))
         if self.owner_email:
-            object.__setattr__(self, "owner_email", _addr(self.owner_email))
+            object.__setattr__(self, "owner_email", _owner(self.owner_email))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class OpportunityRecord:
         object.__setattr__(self, "code", self.code.strip().upper())
         object.__setattr__(self, "status", OpportunityStatus(self.status))
         if self.owner_email:
-            object.__setattr__(self, "owner_email", _addr(self.owner_email))
+            object.__setattr__(self, "owner_email", _owner(self.owner_email))
 
     @property
     def is_open(self) -> bool:
@@ -67,6 +68,11 @@ class OpportunityRecord:
 
 def _addr(value: str) -> str:
     return value.strip().lower()
+
+
+def _owner(value: str) -> str:
+    """Owners are few and compared on every inference: one shared string each."""
+    return sys.intern(_addr(value))
 
 
 def _domain(value: str) -> str:
@@ -87,6 +93,8 @@ class CrmIndex:
     contact_by_email: dict[str, ContactRecord] = field(default_factory=dict)
     account_by_name: dict[str, int] = field(default_factory=dict)
     accounts_by_domain: dict[str, set[int]] = field(default_factory=dict)
+    # The matcher's view of accounts_by_domain: the one owner, or None when shared.
+    account_of_domain: dict[str, AccountRecord | None] = field(default_factory=dict)
     opportunity_by_code: dict[str, int] = field(default_factory=dict)
     open_opportunities_by_account: dict[int, dict[int, OpportunityRecord]] = field(
         default_factory=dict
@@ -167,6 +175,7 @@ class CrmIndex:
         self.account_by_name[account.name.casefold()] = account.id
         for domain in account.domains:
             self.accounts_by_domain.setdefault(domain, set()).add(account.id)
+            self._refresh_domain(domain)
 
     def remove_account(self, account_id: int) -> None:
         old = self.accounts.pop(account_id, None)
@@ -199,6 +208,16 @@ class CrmIndex:
                 owners.discard(account.id)
                 if not owners:
                     del self.accounts_by_domain[domain]
+                self._refresh_domain(domain)
+
+    def _refresh_domain(self, domain: str) -> None:
+        owners = self.accounts_by_domain.get(domain)
+        if not owners:
+            self.account_of_domain.pop(domain, None)
+        elif len(owners) == 1:
+            self.account_of_domain[domain] = self.accounts.get(next(iter(owners)))
+        else:
+            self.account_of_domain[domain] = None
 
     # ------------------------------------------------------------------ opportunities
 

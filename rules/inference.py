@@ -8,6 +8,8 @@ linked (by code, thread or a custom rule) needs no inference.
 
 from __future__ import annotations
 
+import sys
+
 from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules.index import CrmIndex, OpportunityRecord
 from rules.linkset import LinkSet
@@ -30,7 +32,8 @@ def infer_opportunities(
         return
     start = len(links) if trace is not None else 0
     notes: list[str] = []
-    owner = mailbox_owner.lower()
+    # Interned like the index's owner addresses, so comparing them is an identity check.
+    owner = sys.intern(mailbox_owner.lower())
     open_by_account = index.open_opportunities_by_account
     linked_opportunities = links.opportunity_ids
     for account_id in tuple(links.account_ids):

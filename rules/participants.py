@@ -13,12 +13,19 @@ ORIGIN = "participant"
 
 def match_participants(
     roles: list[Role], index: CrmIndex, links: LinkSet, trace: Trace | None
-) -> None:
+) -> list[Role]:
+    """Link contacts; return the participants no contact-with-account explains.
+
+    Those are what the domain matcher looks at, so each address costs one
+    contact lookup in all (it matters with a million contacts).
+    """
     start = len(links) if trace is not None else 0
     contact_by_email = index.contact_by_email
+    unexplained: list[Role] = []
     for role, address in roles:
         contact = contact_by_email.get(address)
         if contact is None:
+            unexplained.append((role, address))
             continue
         contact_id = contact.id
         if links.wants(TargetKind.CONTACT, contact_id):
@@ -32,7 +39,9 @@ def match_participants(
                 )
             )
         account_id = contact.account_id
-        if account_id is not None and links.wants(TargetKind.ACCOUNT, account_id):
+        if account_id is None:
+            unexplained.append((role, address))
+        elif links.wants(TargetKind.ACCOUNT, account_id):
             account = index.accounts.get(account_id)
             name = account.name if account else f"#{account_id}"
             links.add(
@@ -48,3 +57,4 @@ def match_participants(
         added = links.since(start)
         why = "; ".join(link.evidence for link in added) or "no participant is a known contact"
         trace.append(StepReport(ORIGIN, bool(added), why, added))
+    return unexplained

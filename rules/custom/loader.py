@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from crm_store.items import Direction, TargetKind
 from rules.custom.actions import (
     Action,
@@ -50,7 +48,6 @@ from rules.custom.conditions import (
 )
 from rules.custom.errors import RuleError, RulesFileError
 from rules.custom.ruleset import CustomRule, RuleSet
-from rules.settings import RulesSettings
 
 BUILT_IN_NAMES = frozenset(
     {"exclusions", "tracking_code", "thread", "participant", "domain", "inference"}
@@ -368,14 +365,8 @@ def _parse_actions(label: str, raw: Mapping[str, Any], errors: list[RuleError]) 
 def _rule_tables(document: Mapping[str, Any], errors: list[RuleError], source: str) -> list[Any]:
     allowed = "[[rule]] tables (rules file) or [rules] with [[rules.rule]] (config file)"
     if "rules" in document and isinstance(document["rules"], dict):
-        section = dict(document["rules"])
-        tables = section.pop("rule", [])
-        try:
-            RulesSettings.model_validate(section)
-        except ValidationError as exc:
-            for problem in exc.errors():
-                key = ".".join(str(p) for p in problem["loc"])
-                errors.append(RuleError("[rules]", key, problem["msg"], "see config.example.toml"))
+        # The config file: its other [rules] keys are the config loader's to check.
+        tables = document["rules"].get("rule", [])
     elif "rule" in document:
         tables = document["rule"]
         for key in sorted(set(document) - {"rule"}):

@@ -64,6 +64,11 @@ def test_domain_shared_by_two_accounts_is_recorded_as_ambiguous() -> None:
     index = make_index()
     index.add_account_domain(3, "acme.com")
     assert index.accounts_by_domain["acme.com"] == {1, 3}
+    assert index.account_of_domain["acme.com"] is None
+    # AND once the second owner drops it, the first owns it alone again
+    index.remove_account(3)
+    only = index.account_of_domain["acme.com"]
+    assert only is not None and only.id == 1
 
 
 def test_opportunity_leaves_the_open_set_when_won_and_code_lookup_is_case_insensitive() -> None:
