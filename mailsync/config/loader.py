@@ -19,7 +19,9 @@ from mailsync.config.database_url import normalise_database_url
 from mailsync.config.errors import ConfigError, ConfigProblem
 from mailsync.config.explain import describe_validation_error
 from mailsync.config.secret_keys import pop_secret_values
+from mailsync.config.sections import RulesSettings
 from mailsync.config.settings import Settings
+from rules import check_rules_file, parse_rules_document
 
 CONFIG_ENV = "MAILSYNC_CONFIG"
 DATABASE_URL_ENV = "MAILSYNC_DATABASE_URL"
@@ -68,10 +70,27 @@ def load_settings(
         replaced = {f"{problem.key}_env" for problem in problems}
         problems.extend(p for p in describe_validation_error(exc) if p.key not in replaced)
         raise ConfigError(path, problems) from None
+    problems.extend(custom_rule_problems(settings.rules))
     if problems:
         raise ConfigError(path, problems)
     settings._source = path
     return settings
+
+
+def custom_rule_problems(rules: RulesSettings) -> list[ConfigProblem]:
+    """Custom rules are checked at start like every other key (invariant 6)."""
+    problems: list[ConfigProblem] = []
+    _, inline_errors = parse_rules_document({"rules": {"rule": list(rules.rule)}})
+    for error in inline_errors:
+        key = f"rules.rule[{error.rule}]" + (f".{error.key}" if error.key else "")
+        fix = f"allowed: {error.allowed}" if error.allowed else ""
+        problems.append(ConfigProblem(key, error.problem, fix))
+    if rules.file is not None:
+        for error in check_rules_file(rules.file):
+            problems.append(
+                ConfigProblem("rules.file", f"{rules.file}: {error}", "fix the rules file")
+            )
+    return problems
 
 
 def _absolute(path: Path, cwd: Path) -> Path:

@@ -11,7 +11,7 @@ a test keeps the two in step.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -29,6 +29,8 @@ from mailsync.config.types import (
     TenantId,
     Thumbprint,
 )
+from rules import RuleSet, load_rules, parse_rules_document
+from rules.settings import RulesSettings as EngineRulesSettings
 
 # Graph's well-known mail folder names (mailFolders/{name}); anything else is a
 # folder the user created and belongs in ``extra_folders``.
@@ -211,15 +213,34 @@ class MailboxSettings(Section):
 
 
 class RulesSettings(Section):
-    """Built-in matching and where custom rules live."""
+    """Built-in matching, custom rules inline (``[[rules.rule]]``) and in a rules file.
+
+    The rules engine has its own settings model (``rules.settings``);
+    ``engine_settings()`` hands it the keys it knows, and a test keeps the two
+    key sets in step so no key here is silently ignored.
+    """
 
     file: ExistingFile | None = None
-    tracking_code_pattern: Regex = r"OPP-\d{6}"
+    tracking_code_pattern: Regex = r"\bOPP-\d{6}\b"
     internal_only_excluded: bool = True
     blocked_addresses: tuple[Email, ...] = ()
     blocked_domains: tuple[Domain, ...] = ()
     internal_domains: tuple[Domain, ...] = ()
-    retro_window_days: int = Field(default=90, ge=0, le=3650)
+    extra_free_mail_domains: tuple[Domain, ...] = ()
+    retro_window_days: int = Field(default=90, ge=1, le=3650)
+    rule: tuple[dict[str, Any], ...] = ()
+
+    def engine_settings(self) -> EngineRulesSettings:
+        known = EngineRulesSettings.model_fields
+        return EngineRulesSettings.model_validate(
+            {name: getattr(self, name) for name in type(self).model_fields if name in known}
+        )
+
+    def custom_rules(self) -> RuleSet:
+        """The config's ``[[rules.rule]]`` first, then the rules file's, in order."""
+        inline, _ = parse_rules_document({"rules": {"rule": list(self.rule)}}, "[[rules.rule]]")
+        from_file = load_rules(self.file) if self.file is not None else RuleSet()
+        return RuleSet((*inline.rules, *from_file.rules))
 
 
 class DaemonSettings(Section):

@@ -170,3 +170,21 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     # THEN all three are in the one message, each with its key
     assert [p.key for p in error.problems] == ["sync.page_size", "sync.folders", "daemon.mode"]
     assert str(error).startswith("3 configuration errors in ")
+
+
+def test_bad_inline_custom_rule_names_the_rule_and_the_key(tmp_path: Path) -> None:
+    # GIVEN an inline rule with an unknown condition
+    error = error_for(
+        tmp_path,
+        '[[rules.rule]]\nname = "Acme"\n[rules.rule.when]\nsubjekt = "x"\n'
+        "[rules.rule.then]\nignore = true\n",
+    )
+    # THEN the rule, the key and what is allowed are named
+    assert "rules.rule[Acme].when.subjekt: unknown condition" in str(error)
+    assert "allowed:" in str(error)
+
+
+def test_missing_rules_file_is_named(tmp_path: Path) -> None:
+    error = error_for(tmp_path, '[rules]\nfile = "nope.toml"\n')
+    assert "rules.file" in str(error)
+    assert "no such file" in str(error)

@@ -130,6 +130,7 @@ def test_the_example_documents_every_key() -> None:
         key
         for key in sorted(keys)
         if not re.search(rf"^#? ?{re.escape(key.rpartition('.')[2])} = ", text, re.MULTILINE)
+        and f"[[{key}]]" not in text
     ]
     # THEN none is undocumented
     assert missing == []
@@ -140,3 +141,29 @@ def test_the_packaged_example_is_the_documented_one() -> None:
     from mailsync.commands.init import example_config_text
 
     assert example_config_text() == EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_every_rules_engine_setting_has_a_config_key() -> None:
+    # GIVEN the rules engine's own settings model and the [rules] section
+    from mailsync.config import RulesSettings
+    from rules.settings import RulesSettings as EngineRulesSettings
+
+    # THEN every engine setting can be set from the config file (none is unreachable)
+    assert set(EngineRulesSettings.model_fields) <= set(RulesSettings.model_fields)
+
+
+def test_rules_keys_reach_the_engine_and_inline_rules_load(tmp_path: Path) -> None:
+    # GIVEN [rules] keys and one inline custom rule
+    path = write(
+        tmp_path,
+        '[rules]\nblocked_domains = ["Spam.Example"]\nretro_window_days = 30\n'
+        '[[rules.rule]]\nname = "Acme"\n[rules.rule.when]\nsubject = "renewal"\n'
+        '[rules.rule.then]\nlink_opportunity = "OPP-000123"\n',
+    )
+    # WHEN loaded
+    rules = load_settings(path, environ={}, cwd=tmp_path).rules
+    # THEN the engine gets the values and the rule set holds the rule
+    engine = rules.engine_settings()
+    assert engine.blocked_domains == ("spam.example",)
+    assert engine.retro_window_days == 30
+    assert [rule.name for rule in rules.custom_rules().rules] == ["Acme"]
