@@ -20,6 +20,7 @@ from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
 from mailsync.commands.init import init_command
 from mailsync.config import ConfigError
+from mailsync.sandbox.cli import sandbox_group
 
 
 class MailsyncGroup(click.Group):
@@ -57,6 +58,7 @@ COMMANDS: list[click.Command] = [
     db_group,
     import_group,
     export_group,
+    sandbox_group,
 ]
 
 for command in COMMANDS:

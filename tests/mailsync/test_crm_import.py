@@ -277,3 +277,15 @@ def test_a_file_that_is_not_utf8_is_refused_with_the_fix(session: Session, tmp_p
         run(session, "accounts", path)
     assert "not UTF-8" in str(caught.value)
     assert "CSV UTF-8" in str(caught.value)
+
+
+def test_the_sandbox_sample_crm_imports_cleanly(session: Session, tmp_path: Path) -> None:
+    # GIVEN the sample CRM the sandbox writes for `make demo`
+    from mailsync.sandbox import generate_company, write_crm_csv
+
+    paths = write_crm_csv(generate_company(7, mailboxes=3), tmp_path)
+    # WHEN its four files are imported in dependency order
+    reports = [run(session, kind, paths[kind]) for kind in KINDS]
+    # THEN no row is refused and every record is stored
+    assert [bad for report in reports for bad in report.bad_rows] == []
+    assert counts(session)["opportunities"] == reports[-1].written > 0
