@@ -46,10 +46,23 @@ class TokenSource(Protocol):
     def refresh(self) -> str: ...
 
 
+GLOBAL_GRAPH_RESOURCE = "https://graph.microsoft.com"
+NATIONAL_GRAPH_HOSTS = frozenset(
+    {"graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+)
+
+
 def graph_scope(graph_url: str) -> str:
-    """``https://graph.microsoft.com/.default`` for Graph; the same shape for any Graph host."""
-    parts = urlsplit(graph_url)
-    return f"{parts.scheme}://{parts.netloc}/.default"
+    """The ``/.default`` scope of the Graph resource that ``graph_url`` serves.
+
+    A national cloud's Graph is its own resource; any other host (a reverse
+    proxy, the local sandbox) fronts the global Graph, whose tokens carry the
+    audience ``https://graph.microsoft.com`` whatever URL they are sent to.
+    """
+    host = (urlsplit(graph_url).hostname or "").lower()
+    if host in NATIONAL_GRAPH_HOSTS:
+        return f"https://{host}/.default"
+    return f"{GLOBAL_GRAPH_RESOURCE}/.default"
 
 
 def authority_url(authority_host: str, tenant_id: str) -> str:
