@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -86,7 +87,7 @@ class SandboxHandle:
     _client: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(base_url=self.base_url, verify=self.ca_path, timeout=60)
+        self._client = httpx.Client(base_url=self.base_url, verify=self.ssl_context(), timeout=60)
 
     @property
     def authority(self) -> str:
@@ -112,8 +113,12 @@ class SandboxHandle:
         session.verify = self.ca_path
         return session
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts only the sandbox CA (what httpx's ``verify=`` wants)."""
+        return ssl.create_default_context(cafile=self.ca_path)
+
     def httpx_client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(verify=self.ca_path, **kwargs)
+        return httpx.Client(verify=self.ssl_context(), **kwargs)
 
     def msal_app(self, **kwargs: Any) -> Any:
         """A real ``msal.ConfidentialClientApplication`` wired to this sandbox."""
