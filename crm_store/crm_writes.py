@@ -200,6 +200,7 @@ def upsert_users(session: Session, rows: Sequence[UserRow]) -> UpsertCounts:
     session.execute(
         update(table)
         .where(table.c.id == bindparam("user_id"))
+        .where(table.c.manager_id.is_distinct_from(bindparam("manager")))
         .values(manager_id=bindparam("manager")),
         assignments,
     )

@@ -11,13 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import astuple
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import crm_writes
 from crm_store.crm_writes import AccountRow, ContactRow, OpportunityRow, RowProblem, UserRow
-from crm_store.models import User
-from crm_store.upsert import chunks, execute_many, insert_for, table_of
 from mailsync.crm_import.records import (
     AccountRecord,
     ContactRecord,
@@ -43,53 +40,7 @@ def _opportunity(record: OpportunityRecord) -> OpportunityRow:
 
 
 def write_users(session: Session, records: Sequence[UserRecord]) -> None:
-    """Users, then their managers (a manager may be created by this same call).
-
-    Not ``crm_writes.upsert_users`` yet: its manager UPDATE runs for every row
-    and so moves ``updated_at`` on an unchanged re-import. Switch to it once the
-    update is limited to rows whose manager differs.
-    """
-    rows = [
-        {"email": r.email, "display_name": r.display_name, "role": r.role, "team": r.team}
-        for r in records
-    ]
-    if not rows:
-        return
-    users = table_of(User)
-    statement = insert_for(session, users)
-    changed = or_(
-        *(
-            users.c[name].is_distinct_from(statement.excluded[name])
-            for name in rows[0]
-            if name != "email"
-        )
-    )
-    upsert = statement.on_conflict_do_update(
-        index_elements=[users.c.email],
-        set_={
-            **{name: statement.excluded[name] for name in rows[0] if name != "email"},
-            "updated_at": func.now(),
-        },
-        where=changed,
-    ).returning(users.c.id)
-    execute_many(session, upsert, rows)
-    wanted = {r.email for r in records} | {r.manager_email for r in records if r.manager_email}
-    ids: dict[str, int] = {}
-    for chunk in chunks(sorted(wanted)):
-        ids.update(
-            (e, i)
-            for e, i in session.execute(select(User.email, User.id).where(User.email.in_(chunk)))
-        )
-    session.connection().execute(
-        update(users)
-        .where(users.c.id == bindparam("user_id"))
-        .where(users.c.manager_id.is_distinct_from(bindparam("manager")))
-        .values(manager_id=bindparam("manager")),
-        [
-            {"user_id": ids[r.email], "manager": ids[r.manager_email] if r.manager_email else None}
-            for r in records
-        ],
-    )
+    crm_writes.upsert_users(session, [_user(r) for r in records])
 
 
 def write_accounts(session: Session, records: Sequence[AccountRecord]) -> None:
