@@ -97,7 +97,10 @@ def _link_record(rule: str, action: LinkRecord, facts: ItemFacts) -> str:
         opportunity = index.opportunity_for_code(action.key)
         if opportunity is None:
             return f"no opportunity with code {action.key}"
-        links.add(LinkSpec(TargetKind.OPPORTUNITY, opportunity.id, OriginKind.RULE, rule, evidence))
+        if not links.add(
+            LinkSpec(TargetKind.OPPORTUNITY, opportunity.id, OriginKind.RULE, rule, evidence)
+        ):
+            return f"opportunity {opportunity.code} already linked or removed by a person"
         if links.wants(TargetKind.ACCOUNT, opportunity.account_id):
             links.add(
                 LinkSpec(
@@ -113,12 +116,14 @@ def _link_record(rule: str, action: LinkRecord, facts: ItemFacts) -> str:
         account = index.account_for_name(action.key)
         if account is None:
             return f"no account named {action.key!r}"
-        links.add(LinkSpec(TargetKind.ACCOUNT, account.id, OriginKind.RULE, rule, evidence))
+        if not links.add(LinkSpec(TargetKind.ACCOUNT, account.id, OriginKind.RULE, rule, evidence)):
+            return f"account {account.name} already linked or removed by a person"
         return f"linked account {account.name}"
     contact = index.contact_for(action.key.lower())
     if contact is None:
         return f"no contact with address {action.key}"
-    links.add(LinkSpec(TargetKind.CONTACT, contact.id, OriginKind.RULE, rule, evidence))
+    if not links.add(LinkSpec(TargetKind.CONTACT, contact.id, OriginKind.RULE, rule, evidence)):
+        return f"contact {contact.name} already linked or removed by a person"
     return f"linked contact {contact.name}"
 
 
