@@ -35,6 +35,7 @@ class DeltaTokenCodec:
             position.epoch,
             list(position.select) if position.select is not None else None,
             list(position.window) if position.window is not None else None,
+            position.initial,
         ]
         raw = json.dumps(payload, separators=(",", ":")).encode()
         mac = hmac.new(self._secret, raw, hashlib.sha256).digest()[:12]
@@ -49,7 +50,9 @@ class DeltaTokenCodec:
         if not hmac.compare_digest(mac, hmac.new(self._secret, raw, hashlib.sha256).digest()[:12]):
             raise BadToken("token signature does not match")
         try:
-            mailbox, folder, since, high, phase, offset, epoch, select, window = json.loads(raw)
+            mailbox, folder, since, high, phase, offset, epoch, select, window, initial = (
+                json.loads(raw)
+            )
         except (ValueError, TypeError) as exc:
             raise BadToken("token payload is unreadable") from exc
         return int(mailbox), DeltaPosition(
@@ -61,4 +64,5 @@ class DeltaTokenCodec:
             epoch=int(epoch),
             select=tuple(select) if select is not None else None,
             window=(str(window[0]), str(window[1])) if window is not None else None,
+            initial=bool(initial),
         )

@@ -90,6 +90,7 @@ class DeltaPosition:
     epoch: int
     select: tuple[str, ...] | None = None
     window: tuple[str, str] | None = None
+    initial: bool = True  # the first round reports no removals
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +345,7 @@ class World:
             position.epoch,
             position.select,
             position.window,
+            initial=False,
         )
 
     def check_epoch(self, mailbox: int, position: DeltaPosition) -> bool:
@@ -375,6 +377,7 @@ class World:
                 position.epoch,
                 position.select,
                 position.window,
+                position.initial,
             )
             return DeltaPage(entries, nxt, None)
         mark = DeltaPosition(
@@ -414,7 +417,7 @@ class World:
             here = state.folder == folder and (in_window is None or in_window(ref))
             if here:
                 yield 1, offset, DeltaEntry(ref, state, None)
-            elif position.since > 0 and folder in state.seen:
+            elif not position.initial and folder in state.seen:
                 yield (
                     1,
                     offset,
