@@ -11,7 +11,13 @@ from rules.custom.loader import check_rules_file, load_rules, parse_rules_docume
 from rules.custom.ruleset import EMPTY_RULESET, CustomRule, RuleSet
 from rules.dry_run import DryRunReport, StoredItem, dry_run
 from rules.engine import Explanation, RulesEngine, explain
-from rules.index import AccountRecord, ContactRecord, CrmIndex, OpportunityRecord
+from rules.index import (
+    AccountRecord,
+    ContactRecord,
+    CrmIndex,
+    OpportunityRecord,
+    OpportunityStatus,
+)
 from rules.results import Excluded, ExclusionReason, Linked, LinkResult, Suggestion
 from rules.retro import CrmChange, RetroLinks, UnmatchedItem, affected_by, relink
 from rules.settings import RulesSettings
@@ -34,6 +40,7 @@ __all__ = [
     "LinkResult",
     "Linked",
     "OpportunityRecord",
+    "OpportunityStatus",
     "RelinkPlan",
     "RetroLinks",
     "RuleError",

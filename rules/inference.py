@@ -3,7 +3,7 @@
 Linked to an account with exactly one open opportunity owned by the mailbox
 owner → link it with origin kind ``inferred``. Several → link none and offer
 them as suggestions. An account that already has one of its opportunities
-linked (by code, thread or a custom rule) needs no inference.
+linked (by code, thread or a custom rule; open, won or lost) needs no inference.
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ def infer_opportunities(
     # Interned like the index's owner addresses, so comparing them is an identity check.
     owner = sys.intern(mailbox_owner.lower())
     open_by_account = index.open_opportunities_by_account
-    linked_opportunities = links.opportunity_ids
+    # Accounts one of whose opportunities (open or not) is already linked need no guess.
+    covered = {
+        index.opportunities[o].account_id for o in links.opportunity_ids if o in index.opportunities
+    }
     for account_id in tuple(links.account_ids):
         open_here = open_by_account.get(account_id)
-        if not open_here:
-            continue
-        if linked_opportunities and not linked_opportunities.isdisjoint(open_here):
+        if not open_here or account_id in covered:
             continue
         owned: list[OpportunityRecord] = [
             o

@@ -237,6 +237,14 @@ def test_no_inference_without_owner_or_when_an_opportunity_is_already_linked() -
     assert (OPP, 201) not in by_target(result)
 
 
+def test_code_of_a_closed_deal_stops_inference_on_its_account() -> None:
+    # GIVEN Jane quotes the won Acme deal; alice also has one open Acme deal
+    item = message(subject="About OPP-000127 (closed)")
+    links = by_target(RulesEngine(make_index()).link(item, ALICE))
+    # THEN the quoted deal is linked and the open one is not guessed on top
+    assert (OPP, 102) in links and (OPP, 100) not in links
+
+
 def test_won_opportunity_is_never_inferred() -> None:
     index = make_index()
     index.remove_opportunity(100)
