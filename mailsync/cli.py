@@ -15,10 +15,12 @@ import click
 from addin_manifest.cli import addin
 from mailsync.commands.context import AppContext
 from mailsync.commands.db import db_group
+from mailsync.commands.demo import demo_command
 from mailsync.commands.errors import EXIT_CONFIG
 from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
 from mailsync.commands.init import init_command
+from mailsync.commands.sync import run_command, status_command, sync_command
 from mailsync.config import ConfigError
 from mailsync.sandbox.cli import sandbox_group
 
@@ -59,6 +61,10 @@ COMMANDS: list[click.Command] = [
     import_group,
     export_group,
     sandbox_group,
+    sync_command,
+    run_command,
+    status_command,
+    demo_command,
 ]
 
 for command in COMMANDS:
