@@ -20,6 +20,7 @@ from mailsync.sandbox.graphjson import corrupt, event_json, folder_id, folder_js
 from mailsync.sandbox.mailplan import MAIL_FOLDERS
 from mailsync.sandbox.world import CopyState, DeltaEntry, DeltaPosition, SandboxError, World
 
+_BODY_PROPERTIES = frozenset({"body", "bodyPreview", "uniqueBody"})
 _FOLDER_SEGMENT = re.compile(r"^mailFolders(?:\('([^']+)'\))?$")
 
 
@@ -343,7 +344,8 @@ class GraphApi:
                 created=self.world.anchor - timedelta(days=90),
                 categories=categories,
             )
-        message = self.world.plan.render(ref)
+        with_body = select is None or not select.isdisjoint(_BODY_PROPERTIES)
+        message = self.world.plan.render(ref, with_body=with_body)
         address = self.world.mailbox_address(mailbox)
         received = (
             message.sent_at

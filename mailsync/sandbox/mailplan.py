@@ -209,6 +209,7 @@ class MailPlan:
             for u in self.mailbox_users
         ]
         self.thread_spec = lru_cache(maxsize=8192)(self._thread_spec)
+        self._message_ids: dict[tuple[int, int, int], str] = {}
         for m in range(self.n_mailboxes):
             self._plan_mailbox(m, messages_per_mailbox)
 
@@ -510,15 +511,26 @@ class MailPlan:
         return spec.owner
 
     def message_id(self, spec: ThreadSpec, abs_k: int) -> str:
-        h = mix(self.seed, _TAG_MESSAGE, spec.mailbox, spec.root_thread, abs_k)
-        domain = self._sender(spec, abs_k).domain
-        return f"<{h:016x}.{abs_k}@{domain}>"
+        """Cached (bounded) because each reply repeats its ancestors' ids in References."""
+        key = (spec.mailbox, spec.root_thread, abs_k)
+        found = self._message_ids.get(key)
+        if found is None:
+            h = mix(self.seed, _TAG_MESSAGE, spec.mailbox, spec.root_thread, abs_k)
+            found = f"<{h:016x}.{abs_k}@{self._sender(spec, abs_k).domain}>"
+            if len(self._message_ids) > 100_000:
+                self._message_ids.clear()
+            self._message_ids[key] = found
+        return found
 
     def conversation_id(self, spec: ThreadSpec) -> str:
         raw = mix(self.seed, _TAG_THREAD, spec.mailbox, spec.root_thread).to_bytes(8, "big")
         return "AAQkA" + base64.urlsafe_b64encode(raw * 3).decode().rstrip("=")
 
-    def render(self, ref: int) -> RenderedMessage:
+    def render(self, ref: int, *, with_body: bool = True) -> RenderedMessage:
+        """The message behind ``ref``; ``with_body=False`` leaves ``body_text`` empty.
+
+        Skipping the body matters when serving delta pages that do not select it.
+        """
         m, index = split_ref(ref)
         spec = self.thread_spec(m, self.thread_of(m, index))
         abs_k = spec.k_offset + index - spec.start_index
@@ -535,7 +547,7 @@ class MailPlan:
         in_reply_to = self.message_id(spec, abs_k - 1) if abs_k > 0 else None
         references = tuple(self.message_id(spec, k) for k in range(max(0, abs_k - 10), abs_k))
         sent_at = spec.start_time + spec.gap * (index - spec.start_index)
-        body = self._body(spec, abs_k, sender)
+        body = self._body(spec, abs_k, sender) if with_body else ""
         mid = self.message_id(spec, abs_k)
         headers: list[tuple[str, str]] = [
             ("Message-ID", mid),
