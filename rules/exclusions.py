@@ -119,7 +119,8 @@ def _from_headers(headers: Mapping[str, str]) -> Excluded | None:
             continue
         name = key.lower()
         if name == "auto-submitted":
-            if value.strip().lower().split(";")[0] != "no":
+            # RFC 3834: "no" means a person sent it; parameters may follow ';'.
+            if value.split(";")[0].strip().lower() != "no":
                 return Excluded(ExclusionReason.AUTOMATIC, f"header Auto-Submitted: {value}")
         elif name == "precedence":
             if value.strip().lower() in _BULK_PRECEDENCE:

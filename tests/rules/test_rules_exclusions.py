@@ -82,7 +82,12 @@ def test_bulk_and_automatic_headers(headers: dict[str, str], reason: ExclusionRe
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Auto-Submitted": "no"}, {"Precedence": "first-class"}, {"Return-Path": "<a@b.c>"}],
+    [
+        {"Auto-Submitted": "no"},
+        {"Auto-Submitted": " No ; reason=manual"},
+        {"Precedence": "first-class"},
+        {"Return-Path": "<a@b.c>"},
+    ],
 )
 def test_headers_that_say_a_person_wrote_it(headers: dict[str, str]) -> None:
     assert isinstance(engine().link(message(headers=headers)), Linked)
