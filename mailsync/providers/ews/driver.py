@@ -1,0 +1,161 @@
+"""The EWS ``MailboxProvider``: which folders, which pages, and bodies on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from exchangelib.folders import (
+    Calendar,
+    ConversationHistory,
+    DeletedItems,
+    Drafts,
+    Inbox,
+    JunkEmail,
+    Outbox,
+    Root,
+    SentItems,
+)
+from exchangelib.properties import DistinguishedFolderId, Mailbox
+
+from mailsync.providers.base import AuthFailed, ChangePage, PermanentFailure, TemporaryFailure
+from mailsync.providers.ews.calendar import Window, calendar_pages
+from mailsync.providers.ews.connection import EwsConnection
+from mailsync.providers.ews.fetch import BODY_PATHS, get_items
+from mailsync.providers.ews.mail import mail_pages
+from mailsync.providers.graph.normalise import html_to_text
+
+CALENDAR_FOLDER = "calendar"
+DEFAULT_MAIL_FOLDERS = ("inbox", "sentitems")
+MAX_CHANGES_RETURNED = 512  # the most SyncFolderItems accepts
+
+# Our folder keys (Graph's well-known names) → EWS distinguished folders.
+DISTINGUISHED: dict[str, Any] = {
+    "inbox": Inbox,
+    "sentitems": SentItems,
+    "deleteditems": DeletedItems,
+    "drafts": Drafts,
+    "junkemail": JunkEmail,
+    "outbox": Outbox,
+    "conversationhistory": ConversationHistory,
+    CALENDAR_FOLDER: Calendar,
+}
+
+Bodies = dict[str, tuple[str | None, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EwsSyncSettings:
+    mail_folders: tuple[str, ...] = DEFAULT_MAIL_FOLDERS
+    calendar: bool = True
+    calendar_days_back: int = 90
+    calendar_days_ahead: int = 365
+    page_size: int = 200
+
+
+class EwsProvider:
+    """One mailbox over EWS. Stateless between calls: the cursor is the state."""
+
+    name = "ews"
+
+    def __init__(
+        self,
+        mailbox: str,
+        connection: EwsConnection,
+        settings: EwsSyncSettings,
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        unknown = [f for f in settings.mail_folders if f not in DISTINGUISHED]
+        if unknown:
+            raise PermanentFailure(
+                f"EWS syncs Exchange's well-known folders only; {', '.join(unknown)} "
+                f"is not one of {', '.join(DISTINGUISHED)}"
+            )
+        self.mailbox = mailbox
+        self.connection = connection
+        self.settings = settings
+        self._now = now
+        self._account: Any = None
+
+    @property
+    def account(self) -> Any:
+        if self._account is None:
+            self._account = self.connection.account(self.mailbox)
+        return self._account
+
+    def folders(self) -> list[str]:
+        extra = [CALENDAR_FOLDER] if self.settings.calendar else []
+        return [*dict.fromkeys(self.settings.mail_folders), *extra]
+
+    def folder_object(self, folder: str) -> Any:
+        """The distinguished folder, addressed without a GetFolder round trip."""
+        folder_class = DISTINGUISHED[folder]
+        return folder_class(
+            root=Root(account=self.account),
+            _distinguished_id=DistinguishedFolderId(
+                id=folder_class.DISTINGUISHED_FOLDER_ID,
+                mailbox=Mailbox(email_address=self.mailbox),
+            ),
+        )
+
+    def window(self) -> Window:
+        """Graph's calendar window: whole days, so a resync the same day asks the same."""
+        today = (self._now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return Window(
+            today - timedelta(days=self.settings.calendar_days_back),
+            today + timedelta(days=self.settings.calendar_days_ahead + 1),
+        )
+
+    def changes(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:
+        page_size = max(1, min(self.settings.page_size, MAX_CHANGES_RETURNED))
+        pages = (
+            calendar_pages(
+                self.account, self.folder_object(folder), folder, cursor, page_size, self.window()
+            )
+            if folder == CALENDAR_FOLDER
+            else mail_pages(self.account, self.folder_object(folder), folder, cursor, page_size)
+        )
+        return self._refreshing(pages)
+
+    def _refreshing(self, pages: Iterator[ChangePage]) -> Iterator[ChangePage]:
+        """A refused OAuth token is refreshed once; only a refused fresh token is AuthFailed.
+
+        The run stops as a temporary failure (pages so far are committed) and
+        the next run starts with the fresh token; a password refused by
+        NTLM/Basic has nothing to refresh and stands at once.
+        """
+        try:
+            for page in pages:
+                self.connection.refused.discard(self.mailbox)
+                yield page
+        except AuthFailed as refused:
+            if self.mailbox in self.connection.refused:
+                raise
+            if not self.connection.refresh_after_refusal():
+                raise
+            self.connection.refused.add(self.mailbox)
+            raise TemporaryFailure(f"{refused}; token refreshed for the next run") from refused
+
+    def fetch_bodies(self, folder: str, item_ids: list[str]) -> Bodies:
+        ids = list(dict.fromkeys(item_ids))
+        bodies: Bodies = {}
+        for item_id, item in zip(
+            ids, get_items(self.account, ids, BODY_PATHS, folder), strict=True
+        ):
+            if isinstance(item, Exception) or item.body is None:
+                continue
+            content = str(item.body)
+            if type(item.body).__name__ == "HTMLBody":
+                bodies[item_id] = (html_to_text(content), content)
+            else:
+                bodies[item_id] = (content, None)
+        return bodies
+
+    def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:
+        raise PermanentFailure(
+            "category write-back is not available for EWS mailboxes yet; "
+            "set [sync] write_back_category = false for them"
+        )
