@@ -23,6 +23,7 @@ from mailsync.commands.init import init_command
 from mailsync.commands.sync import run_command, status_command, sync_command
 from mailsync.config import ConfigError
 from mailsync.sandbox.cli import sandbox_group
+from web.cli import serve_command, users_group
 
 
 class MailsyncGroup(click.Group):
@@ -65,6 +66,8 @@ COMMANDS: list[click.Command] = [
     run_command,
     status_command,
     demo_command,
+    serve_command,
+    users_group,
 ]
 
 for command in COMMANDS:

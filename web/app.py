@@ -1,0 +1,196 @@
+"""The application factory: settings and a session factory in, a FastAPI app out.
+
+Everything the routes need lives on ``app.state.web`` (a ``WebState``), so a
+test builds an app against its own database, identity provider and clock
+without touching globals. Manager pages (issue 6) add their routers here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store.database import session_scope
+from crm_store.links import UnknownRecord
+from crm_store.sync_writes import InvalidPage
+from mailsync.config import Settings
+from web.api import API_PREFIX, api_router
+from web.auth.entra import EntraTokenValidator, JwksCache
+from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
+from web.auth.principal import Authenticator
+from web.errors import Conflict, Forbidden, InvalidInput, NotFound
+from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.rules_context import RulesContext, rules_settings_from
+from web.state import WebState
+from web.static import ADDIN_PREFIX, ADDIN_STATIC, OFFICE_JS_DIST, mount_addin_files
+
+log = logging.getLogger(__name__)
+
+OFFICE_ORIGINS = (
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+    "https://outlook.live.com",
+    "https://outlook.cloud.microsoft",
+)
+"""Where Outlook on the web runs add-in code from; the only foreign origins we answer."""
+
+DOCS_PATH = "/api/docs"
+
+
+def create_app(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    jwks_http: httpx.Client | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    static_dir: Path = ADDIN_STATIC,
+    office_js_dir: Path = OFFICE_JS_DIST,
+) -> FastAPI:
+    web = settings.web
+    app = FastAPI(
+        title="mailsync",
+        summary="Outlook add-in API of mailsync: who is who in the CRM, and item links.",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=DOCS_PATH,
+        redoc_url=None,
+    )
+    app.state.web = WebState(
+        web=web,
+        sessions=session_factory,
+        authenticator=Authenticator(_entra_validator(settings, jwks_http), clock),
+        rules=RulesContext(rules_settings_from(settings.rules), settings.rules.internal_domains),
+        clock=clock,
+    )
+    app.include_router(api_router())
+    _add_health(app)
+    _add_error_handlers(app)
+    mount_addin_files(app, static_dir, office_js_dir)
+    origins = list(dict.fromkeys([web.public_origin, *web.allowed_origins, *OFFICE_ORIGINS]))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        https=web.public_base_url.startswith("https://"),
+        addin_prefix=ADDIN_PREFIX,
+        docs_path=DOCS_PATH,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=web.max_body_bytes)
+    return app
+
+
+def _entra_validator(settings: Settings, http: httpx.Client | None) -> EntraTokenValidator | None:
+    entra = settings.web.entra
+    if entra is None:
+        return None
+    keys = JwksCache(
+        entra.effective_jwks_url,
+        http or httpx.Client(follow_redirects=False),
+        cache_seconds=entra.jwks_cache_seconds,
+    )
+    return EntraTokenValidator(
+        keys,
+        audience=entra.audience,
+        issuer=entra.effective_issuer,
+        leeway_seconds=entra.leeway_seconds,
+    )
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="Alive, and the store answers")
+    def healthz(request: Request) -> JSONResponse:
+        state: WebState = request.app.state.web
+        try:
+            with session_scope(state.sessions) as session:
+                session.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            log.warning("health check: store unreachable: %s", exc.orig)
+            return JSONResponse({"status": "degraded", "store": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "store": "ok"})
+
+
+def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'to', 0, 'address') → 'to[0].address'; the request part is dropped."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": _field_name(error.get("loc", ())),
+                "message": str(error.get("msg", "invalid")),
+            }
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
+        return _problem(422, summary or "invalid request", errors)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+        return _problem(422, str(exc), [{"field": exc.field, "message": exc.message}])
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(_: Request, exc: NotAuthenticated) -> JSONResponse:
+        response = _problem(401, f"not signed in: {exc.reason}")
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+
+    @app.exception_handler(IdentityProviderUnavailable)
+    async def idp_down(_: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
+        log.error("%s", exc)
+        return _problem(503, "cannot check sign-in right now: the identity provider is unreachable")
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return _problem(403, str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _problem(404, str(exc))
+
+    @app.exception_handler(UnknownRecord)
+    async def unknown_record(_: Request, exc: UnknownRecord) -> JSONResponse:
+        return _problem(404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return _problem(409, str(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error answered with 409: %s", exc.orig)
+        return _problem(409, "this conflicts with a record that was written at the same time")
+
+    @app.exception_handler(InvalidPage)
+    async def invalid_page(_: Request, exc: InvalidPage) -> JSONResponse:
+        return _problem(422, str(exc))

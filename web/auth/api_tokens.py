@@ -1,0 +1,66 @@
+"""Personal API tokens: a random secret shown once, only its SHA-256 kept.
+
+A token is ``msk_`` + 43 URL-safe characters (256 bits of randomness), so an
+unsalted hash is enough: nobody can brute-force it, and the request can find
+its row by the hash through a unique index. The prefix makes the kind of
+credential recognisable (secret scanners, our own bearer dispatch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_store.models import ApiToken, User
+
+TOKEN_PREFIX = "msk_"
+SHOWN_PREFIX_LENGTH = 12
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    token_id: int
+    prefix: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def looks_like_api_token(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX)
+
+
+def issue_token(
+    session: Session, user: User, *, name: str = "", expires_at: datetime | None = None
+) -> IssuedToken:
+    """Store a new token's hash for ``user``; the plaintext exists only in the result."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_sha256=hash_token(token),
+        prefix=token[:SHOWN_PREFIX_LENGTH],
+        name=name,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(token, row.id, row.prefix)
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    """The token's user if the token exists, is not revoked and has not expired."""
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    return session.get(User, row.user_id)

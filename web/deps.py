@@ -1,0 +1,83 @@
+"""The routes' dependencies, as ``Annotated`` aliases so signatures say what they get.
+
+``DbSession`` is the request's unit of work: it commits when the route
+returns and rolls back if it raises (the request owns the transaction).
+``WriteSession`` is the same, but takes SQLite's write lock at BEGIN so a
+request that reads then writes waits its turn instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from crm_store.database import session_scope
+from web.auth.errors import NotAuthenticated
+from web.auth.principal import Principal
+from web.rules_context import RulesContext
+from web.state import WebState
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An Entra ID access token for this API (Office SSO / nested app "
+    "authentication) or a personal API token (`mailsync users token create`).",
+)
+
+
+def web_state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+State = Annotated[WebState, Depends(web_state)]
+
+
+def _read_session(state: State) -> Iterator[Session]:
+    with session_scope(state.sessions) as session:
+        yield session
+
+
+def _write_session(state: State) -> Iterator[Session]:
+    with session_scope(state.sessions, write=True) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(_read_session)]
+WriteSession = Annotated[Session, Depends(_write_session)]
+
+
+def _credentials(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    if credentials is None or not credentials.credentials.strip():
+        raise NotAuthenticated("no bearer token")
+    return credentials.credentials.strip()
+
+
+Credentials = Annotated[str, Depends(_credentials)]
+
+
+def _principal(state: State, token: Credentials, session: DbSession) -> Principal:
+    return state.authenticator.authenticate(session, token)
+
+
+def _write_principal(state: State, token: Credentials, session: WriteSession) -> Principal:
+    return state.authenticator.authenticate(session, token)
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+"""The signed-in user for routes that read (uses the request's DbSession)."""
+
+WritingUser = Annotated[Principal, Depends(_write_principal)]
+"""The signed-in user for routes that write (uses the request's WriteSession)."""
+
+
+def _rules(state: State) -> RulesContext:
+    return state.rules
+
+
+Rules = Annotated[RulesContext, Depends(_rules)]

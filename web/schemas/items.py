@@ -1,0 +1,139 @@
+"""An Outlook item as the add-in reads it, how to name a stored item, and its links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from crm_store.items import ItemKind, TargetKind
+from web.schemas.common import (
+    ApiInput,
+    ApiModel,
+    EmailText,
+    Identifier,
+    ItemRefPublic,
+    LinkPublic,
+    ShortText,
+    TargetRefIn,
+)
+from web.schemas.lookup import SuggestedLink
+
+MAX_PEOPLE = 500
+MAX_BODY_CHARS = 1_000_000
+MAX_HEADERS_CHARS = 256_000
+
+
+class PersonIn(ApiInput):
+    name: ShortText = ""
+    address: EmailText
+
+
+class ItemSnapshot(ApiInput):
+    """The item as Office.js hands it over (the contract of addin_manifest/static/README.md).
+
+    Sent when the daemon may not have synced the item yet, so it can be stored
+    (and linked) at once; the daemon's copy later merges into the same row
+    because both key a message by its internetMessageId.
+    """
+
+    kind: ItemKind
+    mode: Literal["read", "compose"] = "read"
+    item_id: Identifier
+    rest_item_id: Identifier | None = None
+    conversation_id: Identifier | None = None
+    subject: str = Field(default="", max_length=10_000)
+    body: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
+    internet_message_id: Identifier | None = None
+    sender: PersonIn | None = Field(default=None, alias="from")
+    to: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    cc: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    bcc: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    sent_at: datetime | None = None
+    headers: str | None = Field(default=None, max_length=MAX_HEADERS_CHARS)
+    organizer: PersonIn | None = None
+    required_attendees: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    optional_attendees: list[PersonIn] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    start: datetime | None = None
+    end: datetime | None = None
+    i_cal_uid: Identifier | None = Field(default=None, alias="iCalUId")
+    mailbox: EmailText | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ItemSnapshot:
+        if self.kind is ItemKind.MEETING and self.mode == "read":
+            if self.start is None:
+                raise ValueError("start: a meeting needs its start time")
+            if self.end is None:
+                raise ValueError("end: a meeting needs its end time")
+            if self.end < self.start:
+                raise ValueError("end: a meeting cannot end before it starts")
+        for name in ("sent_at", "start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name}: give a time zone (ISO 8601 with Z or an offset)")
+        return self
+
+
+class ItemSelector(ApiInput):
+    """Names a stored item by exactly one of the ids the add-in knows."""
+
+    internet_message_id: Identifier | None = None
+    i_cal_uid: Identifier | None = Field(default=None, alias="iCalUId")
+    recurrence_id: Identifier | None = None
+    item_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ItemSelector:
+        given = [n for n in ("internet_message_id", "i_cal_uid", "item_id") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError(
+                "item: give exactly one of internetMessageId, iCalUId or itemId"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.recurrence_id and not self.i_cal_uid:
+            raise ValueError("recurrenceId: only with iCalUId")
+        return self
+
+
+class LinkCreate(ApiInput):
+    """Link an item to a record; ``snapshot`` stores the item first if it is not stored yet."""
+
+    item: ItemSelector
+    target: TargetRefIn
+    note: ShortText = ""
+    snapshot: ItemSnapshot | None = None
+
+
+class ItemLinks(ApiModel):
+    item: ItemRefPublic
+    links: list[LinkPublic]
+    suggestions: list[SuggestedLink]
+
+
+class LinkResult(ApiModel):
+    item: ItemRefPublic
+    link: LinkPublic
+    stored_now: bool
+
+
+class UnlinkResult(ApiModel):
+    item: ItemRefPublic
+    removed: bool
+    suppressed: bool
+
+
+class TrackedLink(ApiModel):
+    target_type: TargetKind
+    target_id: int
+    target_name: str
+    reason: str
+
+
+class TrackResult(ApiModel):
+    """The answer ``commands.js`` reads: what the rules linked (``links`` may be empty)."""
+
+    stored: bool
+    item: ItemRefPublic | None
+    links: list[TrackedLink]
