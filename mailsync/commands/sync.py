@@ -29,6 +29,7 @@ from mailsync.engine import PageProgress
 from mailsync.mailboxes import register_mailboxes
 from mailsync.outcome import OutcomeKind, SyncOutcome
 from mailsync.runtime import registry_for, sync_engine_for
+from web.server import BackgroundWeb
 
 EXIT_SYNC_FAILED = 3
 """At least one mailbox did not finish its pass (throttled, failed, auth_failed)."""
@@ -139,7 +140,16 @@ def run_command(app: AppContext) -> None:
         jitter_seconds=app.settings.sync.jitter_seconds,
     )
     click.echo(f"mailsync daemon: {len(daemon.enabled_mailboxes())} mailboxes; Ctrl-C to stop")
-    daemon.run_forever()
+    web = BackgroundWeb(app.settings, sessions) if app.settings.web.enabled else None
+    if web is not None:
+        web.start()
+        settings = app.settings.web
+        click.echo(f"web service on {settings.host}:{settings.port} ({settings.public_base_url})")
+    try:
+        daemon.run_forever()
+    finally:
+        if web is not None:
+            web.stop()
 
 
 @click.command("status")
