@@ -32,6 +32,13 @@ from mailsync.engine import EngineSettings, SyncEngine
 from mailsync.linking import ContactAddressLinker, Linker
 from mailsync.outcome import BackoffPolicy
 from mailsync.providers.base import MailboxProvider, PermanentFailure
+from mailsync.providers.ews import (
+    EwsConnection,
+    EwsConnectionSettings,
+    EwsProvider,
+    EwsSyncSettings,
+)
+from mailsync.providers.ews.connection import EWS_SCOPE
 from mailsync.providers.graph import GraphProvider, GraphSyncSettings, GraphTransport
 from mailsync.providers.graph.transport import new_http_client
 
@@ -133,10 +140,88 @@ def graph_factory(settings: Settings) -> GraphFactory:
     )
 
 
+@dataclass
+class EwsFactory:
+    """Builds EwsProviders sharing one exchangelib configuration (one session pool)."""
+
+    connection: EwsConnection
+    sync: EwsSyncSettings
+
+    def __call__(self, address: str) -> MailboxProvider:
+        return EwsProvider(address, self.connection, self.sync)
+
+
+def ews_factory(settings: Settings) -> EwsFactory:
+    """The [ews] section wired up; secrets are read from the environment now."""
+    ews = settings.ews
+    if ews is None:
+        raise PermanentFailure("no [ews] section: EWS mailboxes cannot be synced")
+    sync = settings.sync
+    tokens = None
+    client_id = tenant_id = ""
+    if ews.auth == "oauth":
+        tenant = settings.tenant
+        if tenant is None:
+            raise PermanentFailure("[ews] auth = 'oauth' needs the [tenant] app registration")
+        tokens = ews_token_source(settings, tenant)
+        client_id, tenant_id = tenant.client_id, tenant.tenant_id
+    login = ews.auth in ("ntlm", "basic")
+    connection = EwsConnection(
+        EwsConnectionSettings(
+            url=str(ews.url) if ews.url else None,
+            auth=ews.auth,
+            impersonation=ews.impersonation,
+            username=settings.read_secret("ews.username_env") if login else None,
+            password=settings.read_secret("ews.password_env") if login else None,
+            ca_bundle=ews.ca_bundle,
+        ),
+        tokens=tokens,
+        client_id=client_id,
+        tenant_id=tenant_id,
+    )
+    return EwsFactory(
+        connection,
+        EwsSyncSettings(
+            mail_folders=(*sync.folders, *sync.extra_folders),
+            calendar=sync.calendar,
+            calendar_days_back=sync.calendar_days_back,
+            calendar_days_ahead=sync.calendar_days_ahead,
+            page_size=sync.page_size,
+        ),
+    )
+
+
+def ews_token_source(settings: Settings, tenant: TenantSettings) -> TokenSource:
+    """The [tenant] app's msal token source, asking for Exchange's scope instead of Graph's."""
+    cache = PersistentTokenCache.from_env(tenant.token_cache_path, tenant.token_cache_key_env)
+    authority = authority_url(str(tenant.authority_host), tenant.tenant_id)
+    if tenant.certificate_path is not None:
+        passphrase = (
+            settings.read_secret("tenant.certificate_password_env")
+            if tenant.certificate_password_env
+            else None
+        )
+        credential: str | dict[str, object] = certificate_credential(
+            tenant.certificate_path, tenant.certificate_thumbprint, passphrase
+        )
+    else:
+        credential = settings.read_secret("tenant.client_secret_env")
+    return AppOnlyTokenSource(
+        client_id=tenant.client_id,
+        authority=authority,
+        credential=credential,
+        scope=EWS_SCOPE,
+        cache=cache,
+        ca_bundle=tenant.ca_bundle,
+    )
+
+
 def registry_for(settings: Settings) -> ProviderRegistry:
     registry = ProviderRegistry()
     if settings.tenant is not None:
         registry.register("graph", graph_factory(settings))
+    if settings.ews is not None and any(m.provider == "ews" for m in settings.mailboxes):
+        registry.register("ews", ews_factory(settings))
     return registry
 
 
