@@ -129,6 +129,7 @@ class EwsSettings(Section):
     username_env: EnvVarName | None = None
     password_env: EnvVarName | None = None
     impersonation: bool = False
+    ca_bundle: ExistingFile | None = None
 
     @model_validator(mode="after")
     def _credentials_match_auth(self) -> EwsSettings:
