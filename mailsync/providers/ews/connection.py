@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -62,11 +63,20 @@ class TrustedCaAdapter(requests.adapters.HTTPAdapter):
         with cls._lock:
             cls._bundles[_origin(url) if url else "*"] = str(ca_bundle)
 
-    def send(self, request: Any, **kwargs: Any) -> Any:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        # requests hands in REQUESTS_CA_BUNDLE (a path) when set; our bundle wins for our origin.
         bundle = self._bundles.get(_origin(str(request.url))) or self._bundles.get("*")
-        if bundle is not None and kwargs.get("verify", True) is not False:
-            kwargs["verify"] = bundle
-        return super().send(request, **kwargs)
+        if bundle is not None and verify is not False:
+            verify = bundle
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 def _origin(url: str) -> str:
