@@ -18,7 +18,7 @@ from exchangelib.folders import (
     Root,
     SentItems,
 )
-from exchangelib.properties import DistinguishedFolderId, Mailbox
+from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 
 from mailsync.providers.base import AuthFailed, ChangePage, PermanentFailure, TemporaryFailure
 from mailsync.providers.ews.calendar import Window, calendar_pages
@@ -142,9 +142,9 @@ class EwsProvider:
     def fetch_bodies(self, folder: str, item_ids: list[str]) -> Bodies:
         ids = list(dict.fromkeys(item_ids))
         bodies: Bodies = {}
-        for item_id, item in zip(
-            ids, get_items(self.account, ids, BODY_PATHS, folder), strict=True
-        ):
+        refs = [ItemId(id=i) for i in ids]
+        found = get_items(self.account, refs, BODY_PATHS, folder)
+        for item_id, item in zip(ids, found, strict=True):
             if isinstance(item, Exception) or item.body is None:
                 continue
             content = str(item.body)

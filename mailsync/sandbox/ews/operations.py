@@ -208,7 +208,7 @@ class EwsOperations:
                 "Synchronization state data is corrupt or otherwise invalid.",
             )
         if position.round_done:
-            return SyncPosition(folder, position.since, high, 1, 0, epoch)
+            return SyncPosition(folder, position.since, high, 1, 0, epoch, initial=False)
         return position
 
     def _mail_changes(
@@ -217,7 +217,13 @@ class EwsOperations:
         # World positions count the change phase by changelog offset; ours start at ``since``.
         offset = position.offset if position.phase == 0 else position.since + position.offset
         delta = DeltaPosition(
-            position.folder, position.since, position.high, position.phase, offset, position.epoch
+            position.folder,
+            position.since,
+            position.high,
+            position.phase,
+            offset,
+            position.epoch,
+            initial=position.initial,
         )
         page = self.world.delta_page(mailbox, delta, wanted)
         changes = []
@@ -246,10 +252,16 @@ class EwsOperations:
             nxt = page.next_position
             resume = nxt.offset if nxt.phase == 0 else nxt.offset - position.since
             return changes, SyncPosition(
-                position.folder, position.since, position.high, nxt.phase, resume, position.epoch
+                position.folder,
+                position.since,
+                position.high,
+                nxt.phase,
+                resume,
+                position.epoch,
+                initial=position.initial,
             )
         return changes, SyncPosition(
-            position.folder, position.high, position.high, 1, 0, position.epoch, True
+            position.folder, position.high, position.high, 1, 0, position.epoch, True, False
         )
 
     def _calendar_changes(
@@ -279,10 +291,16 @@ class EwsOperations:
         end = position.offset + len(chunk)
         if end < len(keys):
             return changes, SyncPosition(
-                CALENDAR, position.since, position.high, position.phase, end, position.epoch
+                CALENDAR,
+                position.since,
+                position.high,
+                position.phase,
+                end,
+                position.epoch,
+                initial=position.initial,
             )
         return changes, SyncPosition(
-            CALENDAR, position.high, position.high, 1, 0, position.epoch, True
+            CALENDAR, position.high, position.high, 1, 0, position.epoch, True, False
         )
 
     # ---- items ----------------------------------------------------------------------------------

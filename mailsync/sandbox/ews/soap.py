@@ -103,11 +103,18 @@ def success(operation: str, inner: str) -> str:
 
 
 def error(operation: str, code: str, text: str) -> str:
+    # A failed SyncFolderItems still carries an empty SyncState and
+    # IncludesLastItemInRange, as Exchange writes it (exchangelib reads both first).
+    sync_tail = (
+        "<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
+        if operation == "SyncFolderItems"
+        else ""
+    )
     return (
         f'<m:{operation}ResponseMessage ResponseClass="Error">'
         f"<m:MessageText>{escape(text)}</m:MessageText>"
         f"<m:ResponseCode>{code}</m:ResponseCode>"
-        "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>"
+        f"<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{sync_tail}"
         f"</m:{operation}ResponseMessage>"
     )
 

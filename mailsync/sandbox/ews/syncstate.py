@@ -34,6 +34,7 @@ class SyncPosition:
     offset: int  # where the next page starts within the phase
     epoch: int
     round_done: bool = False
+    initial: bool = True  # the first round of a folder reports no deletions
 
 
 class SyncStateCodec:
@@ -50,6 +51,7 @@ class SyncStateCodec:
             position.offset,
             position.epoch,
             int(position.round_done),
+            int(position.initial),
         ]
         raw = json.dumps(payload, separators=(",", ":")).encode()
         mac = hmac.new(self._secret, raw, hashlib.sha256).digest()[:_MAC_BYTES]
@@ -65,9 +67,16 @@ class SyncStateCodec:
         if not hmac.compare_digest(mac, expected):
             raise InvalidSyncState("sync state signature does not match")
         try:
-            owner, name, since, high, phase, offset, epoch, done = json.loads(raw)
+            owner, name, since, high, phase, offset, epoch, done, initial = json.loads(raw)
             position = SyncPosition(
-                str(name), int(since), int(high), int(phase), int(offset), int(epoch), bool(done)
+                str(name),
+                int(since),
+                int(high),
+                int(phase),
+                int(offset),
+                int(epoch),
+                bool(done),
+                bool(initial),
             )
         except (ValueError, TypeError) as exc:
             raise InvalidSyncState("sync state payload is unreadable") from exc
