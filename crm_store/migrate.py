@@ -19,6 +19,18 @@ from crm_store.database import make_engine, normalise_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
+FOREIGN_PREFIXES = ("procrastinate_",)
+"""Objects another library owns in the same database (cluster mode's job queue, issue 8)."""
+
+
+def owned_by_store(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: compare and autogenerate only the store's own objects.
+
+    procrastinate's tables live beside ours on PostgreSQL (revision 0003
+    installs them); without this filter autogenerate would offer to drop them.
+    """
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_PREFIXES))
+
 
 def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic ``Config`` pointing at the migrations shipped in this package."""

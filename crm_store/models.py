@@ -505,3 +505,42 @@ class SecretBlob(Base):
     updated_at: Mapped[datetime] = mapped_column(
         TZDateTime, server_default=func.now(), onupdate=func.now()
     )
+
+
+# --------------------------------------------------------------------------- scale-out (issue 8)
+
+
+class GraphSubscription(Base):
+    """A Graph change-notification subscription for one mailbox folder.
+
+    Graph echoes ``clientState`` in every notification; only its SHA-256 is
+    kept, so a leaked database cannot forge notifications. ``expires_at`` is
+    what the renewal job schedules from.
+    """
+
+    __tablename__ = "graph_subscriptions"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True
+    )
+    subscription_id: Mapped[str] = mapped_column(String(200), unique=True)
+    resource: Mapped[str] = mapped_column(Text)
+    client_state_sha256: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(TZDateTime)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
+    renewed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class GraphRequestWindow(Base):
+    """Graph requests spent per mailbox in one fixed 10-minute window, across all workers.
+
+    Outlook allows 10,000 requests per app per mailbox per 10 minutes; workers
+    on many machines reserve from this shared count with one atomic upsert.
+    """
+
+    __tablename__ = "graph_request_windows"
+
+    mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)

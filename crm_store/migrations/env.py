@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from crm_store.database import make_engine
+from crm_store.migrate import owned_by_store
 from crm_store.models import Base
 
 config = context.config
@@ -24,6 +25,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=owned_by_store,
     )
     with context.begin_transaction():
         context.run_migrations()

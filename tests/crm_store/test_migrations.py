@@ -8,14 +8,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table
 
-from crm_store.migrate import current_revision, head_revision, upgrade
+from crm_store.migrate import current_revision, head_revision, owned_by_store, upgrade
 from crm_store.models import Base
 from tests.conftest import MigratedDatabase
 
 
 def _diffs(db: MigratedDatabase, metadata: MetaData) -> list[object]:
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": owned_by_store})
         return list(compare_metadata(context, metadata))
 
 
