@@ -34,12 +34,12 @@ _AUTO_SUBJECT = re.compile(
 class Exclusions:
     """The exclusion checks, compiled once from the settings."""
 
-    __slots__ = ("_block_addresses", "_block_domains", "_internal_only")
+    __slots__ = ("_blocked_addresses", "_blocked_domains", "_internal_only")
 
     def __init__(self, settings: RulesSettings) -> None:
-        self._block_addresses = frozenset(settings.block_addresses)
-        self._block_domains = frozenset(settings.block_domains)
-        self._internal_only = settings.exclude_internal_only
+        self._blocked_addresses = frozenset(settings.blocked_addresses)
+        self._blocked_domains = frozenset(settings.blocked_domains)
+        self._internal_only = settings.internal_only_excluded
 
     def check(
         self, item: CorrespondenceItem, roles: list[Role], index: CrmIndex, trace: Trace | None
@@ -65,14 +65,14 @@ class Exclusions:
         return None
 
     def _blocked(self, roles: list[Role]) -> Excluded | None:
-        if not self._block_addresses and not self._block_domains:
+        if not self._blocked_addresses and not self._blocked_domains:
             return None
         for role, address in roles:
-            if address in self._block_addresses:
+            if address in self._blocked_addresses:
                 return Excluded(ExclusionReason.BLOCKED, f"{role}={address} is on the block list")
             domain = address.rpartition("@")[2]
             while domain:
-                if domain in self._block_domains:
+                if domain in self._blocked_domains:
                     return Excluded(
                         ExclusionReason.BLOCKED,
                         f"{role}={address}: domain {domain} is on the block list",

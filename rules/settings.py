@@ -21,13 +21,13 @@ class RulesSettings(BaseModel):
         description="Regex of an opportunity code in subject or body; a group named "
         "`code` selects the code inside the match.",
     )
-    exclude_internal_only: bool = Field(
+    internal_only_excluded: bool = Field(
         default=True, description="Never store mail or meetings among our own users only."
     )
-    block_addresses: tuple[str, ...] = Field(
+    blocked_addresses: tuple[str, ...] = Field(
         default=(), description="Addresses whose correspondence is never stored."
     )
-    block_domains: tuple[str, ...] = Field(
+    blocked_domains: tuple[str, ...] = Field(
         default=(), description="Domains (and their subdomains) never stored."
     )
     extra_free_mail_domains: tuple[str, ...] = Field(
@@ -46,7 +46,7 @@ class RulesSettings(BaseModel):
             raise ValueError(f"not a valid regular expression {value!r}: {exc}") from exc
         return value
 
-    @field_validator("block_addresses", "block_domains", "extra_free_mail_domains")
+    @field_validator("blocked_addresses", "blocked_domains", "extra_free_mail_domains")
     @classmethod
     def _lower(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.strip().lower().lstrip("@") for v in values if v.strip())

@@ -30,14 +30,14 @@ def test_personal_sensitivity_is_not_excluded() -> None:
 
 
 def test_blocked_address() -> None:
-    result = engine(block_addresses=["Jane@Acme.com"]).link(message())
+    result = engine(blocked_addresses=["Jane@Acme.com"]).link(message())
     assert isinstance(result, Excluded) and result.reason is ExclusionReason.BLOCKED
     assert "from=jane@acme.com" in result.detail
 
 
 def test_blocked_domain_covers_subdomains() -> None:
     item = message(sender="hr@payroll.bank.example", to=(ALICE,))
-    result = engine(block_domains=["bank.example"]).link(item)
+    result = engine(blocked_domains=["bank.example"]).link(item)
     assert isinstance(result, Excluded) and result.reason is ExclusionReason.BLOCKED
     assert "domain bank.example" in result.detail
 
@@ -49,7 +49,7 @@ def test_internal_only_mail_is_excluded_by_default_and_can_be_kept() -> None:
     result = engine().link(item)
     assert isinstance(result, Excluded) and result.reason is ExclusionReason.INTERNAL_ONLY
     # AND kept when the setting is off
-    assert isinstance(engine(exclude_internal_only=False).link(item), Linked)
+    assert isinstance(engine(internal_only_excluded=False).link(item), Linked)
 
 
 def test_one_external_participant_makes_mail_not_internal() -> None:
@@ -113,5 +113,5 @@ def test_subject_merely_mentioning_office_is_kept() -> None:
 
 def test_private_wins_over_blocked_in_the_recorded_reason() -> None:
     item = message(sensitivity=Sensitivity.PRIVATE)
-    result = engine(block_addresses=["jane@acme.com"]).link(item)
+    result = engine(blocked_addresses=["jane@acme.com"]).link(item)
     assert isinstance(result, Excluded) and result.reason is ExclusionReason.PRIVATE
