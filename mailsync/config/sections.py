@@ -245,6 +245,31 @@ class RulesSettings(Section):
 
 
 class DaemonSettings(Section):
-    """How `mailsync run` schedules mailboxes."""
+    """How `mailsync run` schedules mailboxes, and the Graph budget every sync shares.
+
+    The budget keys apply in both modes: embedded mode enforces them inside
+    its one process, cluster mode across every worker through PostgreSQL.
+    """
 
     mode: Literal["embedded", "cluster"] = "embedded"
+    tick_seconds: float = Field(default=10.0, gt=0, le=3600)
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=600)
+    stalled_worker_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    retry_max_attempts: int = Field(default=5, ge=0, le=50)
+    retry_exponential_seconds: int = Field(default=2, ge=2, le=60)
+    tenant_max_concurrent_syncs: int = Field(default=32, ge=1, le=10_000)
+    tenant_busy_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    mailbox_max_concurrent_requests: int = Field(default=4, ge=1, le=4)
+    mailbox_requests_per_10_minutes: int = Field(default=10_000, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _heartbeat_below_stall(self) -> DaemonSettings:
+        if self.stalled_worker_seconds < 2 * self.heartbeat_seconds:
+            raise KeyedValueError(
+                "stalled_worker_seconds",
+                f"stalled_worker_seconds ({self.stalled_worker_seconds:g}) must be at least twice "
+                f"heartbeat_seconds ({self.heartbeat_seconds:g}), or a live worker that misses "
+                "one beat would have its jobs run a second time",
+            )
+        return self

@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from mailsync.config.database_url import with_password
 from mailsync.config.errors import ConfigError, ConfigProblem, KeyedValueError
+from mailsync.config.push import PushSettings
 from mailsync.config.sections import (
     DaemonSettings,
     EwsSettings,
@@ -19,6 +20,8 @@ from mailsync.config.sections import (
     SyncSettings,
     TenantSettings,
 )
+from mailsync.config.pages import PagesSettings
+from mailsync.config.reports import ReportsSettings
 from mailsync.config.web import WebSettings
 
 
@@ -38,6 +41,9 @@ class Settings(Section):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    pages: PagesSettings = Field(default_factory=PagesSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -67,14 +73,36 @@ class Settings(Section):
             raise KeyedValueError(
                 "ews.auth", "auth = 'oauth' signs in with the [tenant] app; add a [tenant] section"
             )
+        if self.pages.signin == "entra":
+            self._check_pages_signin()
         if self.daemon.mode == "cluster" and not self.store.url.startswith("postgresql"):
             raise KeyedValueError(
                 "daemon.mode",
                 "daemon mode 'cluster' shares mailboxes between processes through "
-                "PostgreSQL row locks; set [store] url to a postgresql+psycopg:// URL or "
+                "a job queue in PostgreSQL; set [store] url to a postgresql+psycopg:// URL or "
                 "use mode = 'embedded'",
             )
+        if self.push.enabled and self.daemon.mode != "cluster":
+            raise KeyedValueError(
+                "push.enabled",
+                "push notifications queue syncs on the cluster's job queue; set "
+                "[daemon] mode = 'cluster' (PostgreSQL) or push.enabled = false",
+            )
         return self
+
+    def _check_pages_signin(self) -> None:
+        if self.tenant is None:
+            raise KeyedValueError(
+                "pages.signin",
+                "signin = 'entra' signs people in with the [tenant] app registration; add a "
+                "[tenant] section with tenant_id and client_id, or use signin = 'api_token'",
+            )
+        if self.tenant.client_secret_env is None and self.tenant.certificate_path is None:
+            raise KeyedValueError(
+                "pages.signin",
+                "signin = 'entra' redeems the sign-in code as a confidential client; give "
+                "[tenant] a client_secret_env or a certificate_path",
+            )
 
     @property
     def source(self) -> Path | None:

@@ -36,7 +36,8 @@ def test_unknown_key_names_the_key_the_file_and_suggests_the_right_one(tmp_path:
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path: Path) -> None:
     error = error_for(tmp_path, "[daemon]\nworkers = 4\n")
     assert "daemon.workers: unknown key" in str(error)
-    assert "the keys allowed in [daemon] are: mode" in str(error)
+    allowed = str(error).split("the keys allowed in [daemon] are: ", 1)[1]
+    assert {"mode", "tick_seconds", "worker_concurrency"} <= set(allowed.split(", "))
 
 
 def test_unknown_section_is_reported_at_top_level(tmp_path: Path) -> None:
@@ -188,3 +189,25 @@ def test_missing_rules_file_is_named(tmp_path: Path) -> None:
     error = error_for(tmp_path, '[rules]\nfile = "nope.toml"\n')
     assert "rules.file" in str(error)
     assert "no such file" in str(error)
+
+
+def test_cluster_keys_are_checked_together(tmp_path: Path) -> None:
+    # GIVEN a heartbeat slower than half the stall timeout, WHEN loaded, THEN the key and fix are named
+    error = error_for(tmp_path, "[daemon]\nheartbeat_seconds = 20\nstalled_worker_seconds = 30\n")
+    assert "daemon.stalled_worker_seconds" in str(error)
+    assert "at least twice" in str(error)
+
+
+def test_push_needs_cluster_mode_and_a_notification_url(tmp_path: Path) -> None:
+    # GIVEN push switched on in embedded mode, THEN the error says to use cluster mode
+    error = error_for(
+        tmp_path,
+        '[push]\nenabled = true\nnotification_url = "https://crm.example.com/n"\n',
+    )
+    assert "push.enabled" in str(error) and "cluster" in str(error)
+    # GIVEN push on without a URL, THEN notification_url is named
+    error = error_for(tmp_path, "[push]\nenabled = true\n")
+    assert "push.notification_url" in str(error)
+    # GIVEN a plain-http URL on a public host, THEN it is refused (Graph wants https)
+    error = error_for(tmp_path, '[push]\nnotification_url = "http://crm.example.com/n"\n')
+    assert "push.notification_url" in str(error) and "https" in str(error)
