@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from crm_store.items import CorrespondenceItem
+from crm_store.items import CorrespondenceItem, TargetKind
 from rules.custom.apply import apply_ruleset
 from rules.custom.facts import ItemFacts
 from rules.custom.ruleset import EMPTY_RULESET, RuleSet
@@ -151,11 +151,26 @@ class RulesEngine:
         linked = links.as_tuple()
         return Linked(
             links=linked,
-            suggestions=tuple(suggestions),
+            suggestions=_open_suggestions(suggestions, links),
             store_body=bool(linked) and not store_without_body,
             add_categories=categories,
             fired_rules=fired,
         )
+
+
+def _open_suggestions(suggestions: list[Suggestion], links: LinkSet) -> tuple[Suggestion, ...]:
+    """Suggestions still to decide: none for a target that got linked, each target once."""
+    if not suggestions:
+        return ()
+    seen: set[tuple[TargetKind, int]] = set()
+    kept: list[Suggestion] = []
+    for suggestion in suggestions:
+        key = (suggestion.target_kind, suggestion.target_id)
+        if key in seen or links.has(*key):
+            continue
+        seen.add(key)
+        kept.append(suggestion)
+    return tuple(kept)
 
 
 def explain(

@@ -138,7 +138,12 @@ def _link_in_stage(
     notes: list[str] = []
     for account in facts.matched_accounts():
         in_stage = sorted(
-            (o for o in index.open_opportunities(account.id) if o.stage.casefold() == stage),
+            (
+                o
+                for o in index.open_opportunities(account.id)
+                if o.stage.casefold() == stage
+                and not facts.links.is_suppressed(TargetKind.OPPORTUNITY, o.id)
+            ),
             key=lambda o: o.code,
         )
         if len(in_stage) == 1:
@@ -163,7 +168,6 @@ def _link_in_stage(
                     f" in stage {action.stage}",
                 )
                 for o in in_stage
-                if not facts.links.is_suppressed(TargetKind.OPPORTUNITY, o.id)
             )
             notes.append(f"{len(in_stage)} opportunities in stage {action.stage} → suggestions")
     return "; ".join(notes) or f"no matched account has an open opportunity in stage {action.stage}"
