@@ -1,4 +1,5 @@
-"""Entra ID look-alike endpoints: discovery, token (client credentials, device code, refresh).
+"""Entra ID look-alike endpoints: discovery, token (client credentials, device code, refresh,
+authorization code).
 
 Shapes follow what msal reads (see msal/authority.py and oauth2cli/oauth2.py):
 the OpenID configuration must name the token and device-authorization
@@ -7,12 +8,14 @@ endpoints, and the token endpoint's path carries the tenant msal caches under.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from mailsync.sandbox.auth import (
     GRAPH_AUDIENCE,
@@ -23,9 +26,22 @@ from mailsync.sandbox.auth import (
     user_code_for,
     verify_client_assertion,
 )
-from mailsync.sandbox.world import World
+from mailsync.sandbox.world import SandboxError, World
 
 APP_ROLES = ["Mail.ReadWrite", "Calendars.Read", "User.Read.All"]
+AUTH_CODE_LIFETIME = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthCode:
+    """A sign-in the browser completed; redeemed once at the token endpoint."""
+
+    mailbox: int
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +64,7 @@ class IdentityProvider:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _device_codes: dict[str, DeviceCode] = field(default_factory=dict)
     _refresh_tokens: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _auth_codes: dict[str, AuthCode] = field(default_factory=dict)
 
     @property
     def authority(self) -> str:
@@ -135,6 +152,63 @@ class IdentityProvider:
                     return True
         return False
 
+    # ---- authorization code (browser sign-in) ------------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, Any], str | None]:
+        """(status, error body, redirect location): the user signs in at once.
+
+        There is no password page: the user is the mailbox named by
+        ``login_hint`` (address or object id), else the first mailbox, as the
+        device-code flow approves. Errors about the client or the redirect URI
+        are answered here, as Entra does, never sent to an unverified URI.
+        """
+        if query.get("client_id") != self.settings.client_id:
+            unknown = _oauth_error("unauthorized_client", "AADSTS700016: Application not found.")
+            return 400, unknown, None
+        redirect_uri = query.get("redirect_uri", "")
+        if not redirect_uri.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            return 400, _oauth_error("invalid_request", "AADSTS50011: redirect URI refused."), None
+        if query.get("response_type") != "code":
+            return 400, _oauth_error("unsupported_response_type", "AADSTS70005: use code."), None
+        hint = query.get("login_hint", "").strip()
+        try:
+            mailbox = self.world.mailbox_index(hint) if hint else 0
+        except SandboxError:
+            return 400, _oauth_error("invalid_grant", f"AADSTS50034: no user {hint!r}."), None
+        challenge = query.get("code_challenge")
+        if challenge and query.get("code_challenge_method", "plain") != "S256":
+            return 400, _oauth_error("invalid_request", "AADSTS501491: PKCE must use S256."), None
+        code = secrets.token_urlsafe(32)
+        with self._lock:
+            self._auth_codes[code] = AuthCode(
+                mailbox=mailbox,
+                redirect_uri=redirect_uri,
+                scope=query.get("scope", ""),
+                nonce=query.get("nonce"),
+                code_challenge=challenge,
+                expires_at=time.time() + AUTH_CODE_LIFETIME,
+            )
+        answer = {"code": code, "state": query.get("state", "")}
+        separator = "&" if "?" in redirect_uri else "?"
+        return 302, {}, f"{redirect_uri}{separator}{urlencode(answer)}"
+
+    def _code_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        problem = self._client_authentication(form)
+        if problem:
+            return 401, _oauth_error("invalid_client", problem)
+        with self._lock:
+            code = self._auth_codes.pop(form.get("code", ""), None)
+        if code is None or code.expires_at < time.time():
+            return 400, _oauth_error("invalid_grant", "AADSTS70008: the code expired or was used.")
+        if form.get("redirect_uri") != code.redirect_uri:
+            return 400, _oauth_error("invalid_grant", "AADSTS50011: redirect URI differs.")
+        if code.code_challenge is not None:
+            verifier = form.get("code_verifier", "").encode("ascii", "replace")
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+            if not secrets.compare_digest(digest.decode("ascii"), code.code_challenge):
+                return 400, _oauth_error("invalid_grant", "AADSTS501481: code_verifier invalid.")
+        return self._user_tokens(code.mailbox, form.get("scope") or code.scope, nonce=code.nonce)
+
     # ---- token endpoint --------------------------------------------------------------
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -150,6 +224,8 @@ class IdentityProvider:
             if problem:
                 return 401, _oauth_error("invalid_client", problem)
             return self._app_token(form.get("scope", ""))
+        if grant == "authorization_code":
+            return self._code_token(form)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             return self._device_token(form.get("device_code", ""))
         if grant == "refresh_token":
@@ -230,7 +306,9 @@ class IdentityProvider:
             del self._device_codes[device_code]
         return self._user_tokens(code.approved_mailbox, code.scope)
 
-    def _user_tokens(self, mailbox: int, scope: str) -> tuple[int, dict[str, Any]]:
+    def _user_tokens(
+        self, mailbox: int, scope: str, *, nonce: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         user = self.world.users[mailbox]
         resource_scopes = [
             s for s in scope.split() if s not in ("openid", "profile", "offline_access")
@@ -256,6 +334,8 @@ class IdentityProvider:
                 "preferred_username": user.email,
                 "name": user.display_name,
                 "ver": "2.0",
+                "tid": self.settings.tenant,
+                **({"nonce": nonce} if nonce else {}),
             }
         )
         refresh = secrets.token_urlsafe(32)

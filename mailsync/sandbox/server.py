@@ -714,6 +714,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif rest == ["oauth2", "v2.0", "token"] and self.command == "POST":
             status, payload = identity.token(form)
             self._send(status, payload, {"Cache-Control": "no-store"})
+        elif rest == ["oauth2", "v2.0", "authorize"] and self.command == "GET":
+            status, payload, location = identity.authorize(query)
+            self._send(status, payload, {"Location": location} if location else {})
         elif rest == ["oauth2", "v2.0", "devicecode"] and self.command == "POST":
             status, payload = identity.start_device_flow(form)
             self._send(status, payload, {})
