@@ -25,6 +25,7 @@ from mailsync.auth.tokens import (
     certificate_credential,
     graph_scope,
 )
+from mailsync.budget import BudgetLimits, InProcessBudget, RequestBudget
 from mailsync.config import Settings
 from mailsync.config.sections import TenantSettings
 from mailsync.direction import InternalParties
@@ -108,6 +109,7 @@ class GraphFactory:
     graph_api: str
     page_size: int
     sync: GraphSyncSettings
+    budget: RequestBudget | None = None
     transports: dict[str, GraphTransport] = field(default_factory=dict)
 
     def __call__(self, address: str) -> MailboxProvider:
@@ -116,12 +118,24 @@ class GraphFactory:
             tokens=self.tokens,
             graph_url=self.graph_api,
             page_size=self.page_size,
+            budget=self.budget,
+            mailbox=address,
         )
         self.transports[address] = transport
         return GraphProvider(address, transport, self.sync)
 
 
-def graph_factory(settings: Settings) -> GraphFactory:
+def budget_limits(settings: Settings) -> BudgetLimits:
+    daemon = settings.daemon
+    return BudgetLimits(
+        max_concurrent_requests=daemon.mailbox_max_concurrent_requests,
+        requests_per_window=daemon.mailbox_requests_per_10_minutes,
+        max_concurrent_syncs=daemon.tenant_max_concurrent_syncs,
+    )
+
+
+def graph_factory(settings: Settings, budget: RequestBudget | None = None) -> GraphFactory:
+    """``budget`` defaults to an in-process one; cluster workers pass the shared one."""
     tenant = settings.tenant
     if tenant is None:
         raise PermanentFailure("no [tenant] section: Graph mailboxes cannot be synced")
@@ -137,6 +151,7 @@ def graph_factory(settings: Settings) -> GraphFactory:
             calendar_days_back=sync.calendar_days_back,
             calendar_days_ahead=sync.calendar_days_ahead,
         ),
+        budget=budget or InProcessBudget(budget_limits(settings)),
     )
 
 
@@ -216,10 +231,10 @@ def ews_token_source(settings: Settings, tenant: TenantSettings) -> TokenSource:
     )
 
 
-def registry_for(settings: Settings) -> ProviderRegistry:
+def registry_for(settings: Settings, budget: RequestBudget | None = None) -> ProviderRegistry:
     registry = ProviderRegistry()
     if settings.tenant is not None:
-        registry.register("graph", graph_factory(settings))
+        registry.register("graph", graph_factory(settings, budget))
     if settings.ews is not None and any(m.provider == "ews" for m in settings.mailboxes):
         registry.register("ews", ews_factory(settings))
     return registry

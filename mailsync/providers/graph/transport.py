@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mailsync.auth.tokens import TokenSource
+from mailsync.budget import RequestBudget
 from mailsync.providers.base import AuthFailed, PermanentFailure, TemporaryFailure
 from mailsync.providers.graph.errors import error_for_response
 
@@ -44,8 +45,13 @@ class GraphTransport:
         tokens: TokenSource,
         graph_url: str,
         page_size: int,
+        budget: RequestBudget | None = None,
+        mailbox: str = "",
     ) -> None:
         self.graph_url = graph_url.rstrip("/")
+        # Spent before each request leaves; over budget raises Throttled (mailsync.budget).
+        self._budget = budget
+        self._mailbox = mailbox
         self._origin = _origin(self.graph_url)
         self._client = client
         self._tokens = tokens
@@ -98,6 +104,19 @@ class GraphTransport:
             "Prefer": self._prefer,
             "Accept": "application/json",
         }
+        if self._budget is None:
+            return self._request(method, url, headers, body, kind)
+        with self._budget.request(self._mailbox):
+            return self._request(method, url, headers, body, kind)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None,
+        kind: str,
+    ) -> httpx.Response:
         self.requests[kind] += 1
         try:
             return self._client.request(method, url, headers=headers, json=body)
