@@ -101,6 +101,14 @@ class CrmIndex:
     )
     internal_domains: set[str] = field(default_factory=set)
     user_emails: set[str] = field(default_factory=set)
+    # Keys claimed by more than one record, with every claimant, oldest first. The
+    # store keeps emails, codes and names unique, but updates can reach the index
+    # out of order (Bob takes Jane's address before Jane's record drops it); when
+    # the record a key points at lets go, the key falls back to the other claimant
+    # instead of vanishing. Only contested keys are kept, so this costs ~nothing.
+    _email_claims: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _code_claims: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _name_claims: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ building
 
@@ -135,6 +143,8 @@ class CrmIndex:
             self._unmap_contact_emails(old)
         self.contacts[contact.id] = contact
         for email in contact.emails:
+            current = self.contact_by_email.get(email)
+            _claim(self._email_claims, email, current.id if current else None, contact.id)
             self.contact_by_email[email] = contact
 
     def remove_contact(self, contact_id: int) -> None:
@@ -161,9 +171,13 @@ class CrmIndex:
     def _unmap_contact_emails(self, contact: ContactRecord) -> None:
         for email in contact.emails:
             # Another contact may have taken the address since; leave theirs alone.
+            heir = _release(self._email_claims, email, contact.id)
             current = self.contact_by_email.get(email)
             if current is not None and current.id == contact.id:
-                del self.contact_by_email[email]
+                if heir is None:
+                    del self.contact_by_email[email]
+                else:
+                    self.contact_by_email[email] = self.contacts[heir]
 
     # ------------------------------------------------------------------ accounts
 
@@ -172,7 +186,9 @@ class CrmIndex:
         if old is not None:
             self._unmap_account(old)
         self.accounts[account.id] = account
-        self.account_by_name[account.name.casefold()] = account.id
+        key = account.name.casefold()
+        _claim(self._name_claims, key, self.account_by_name.get(key), account.id)
+        self.account_by_name[key] = account.id
         for domain in account.domains:
             self.accounts_by_domain.setdefault(domain, set()).add(account.id)
             self._refresh_domain(domain)
@@ -200,8 +216,12 @@ class CrmIndex:
 
     def _unmap_account(self, account: AccountRecord) -> None:
         key = account.name.casefold()
+        heir = _release(self._name_claims, key, account.id)
         if self.account_by_name.get(key) == account.id:
-            del self.account_by_name[key]
+            if heir is None:
+                del self.account_by_name[key]
+            else:
+                self.account_by_name[key] = heir
         for domain in account.domains:
             owners = self.accounts_by_domain.get(domain)
             if owners is not None:
@@ -226,7 +246,9 @@ class CrmIndex:
         if old is not None:
             self._unmap_opportunity(old)
         self.opportunities[opportunity.id] = opportunity
-        self.opportunity_by_code[opportunity.code] = opportunity.id
+        code = opportunity.code
+        _claim(self._code_claims, code, self.opportunity_by_code.get(code), opportunity.id)
+        self.opportunity_by_code[code] = opportunity.id
         if opportunity.is_open:
             by_id = self.open_opportunities_by_account.setdefault(opportunity.account_id, {})
             by_id[opportunity.id] = opportunity
@@ -237,8 +259,12 @@ class CrmIndex:
             self._unmap_opportunity(old)
 
     def _unmap_opportunity(self, opportunity: OpportunityRecord) -> None:
+        heir = _release(self._code_claims, opportunity.code, opportunity.id)
         if self.opportunity_by_code.get(opportunity.code) == opportunity.id:
-            del self.opportunity_by_code[opportunity.code]
+            if heir is None:
+                del self.opportunity_by_code[opportunity.code]
+            else:
+                self.opportunity_by_code[opportunity.code] = heir
         open_ones = self.open_opportunities_by_account.get(opportunity.account_id)
         if open_ones is not None:
             open_ones.pop(opportunity.id, None)
@@ -278,3 +304,24 @@ class CrmIndex:
 
     def open_opportunities(self, account_id: int) -> Iterator[OpportunityRecord]:
         return iter(self.open_opportunities_by_account.get(account_id, {}).values())
+
+
+def _claim(claims: dict[str, list[int]], key: str, holder: int | None, record_id: int) -> None:
+    """Note a second (third, ...) record claiming a key ``holder`` already has."""
+    if holder is None or holder == record_id:
+        return
+    owners = claims.setdefault(key, [holder])
+    if record_id not in owners:
+        owners.append(record_id)
+
+
+def _release(claims: dict[str, list[int]], key: str, record_id: int) -> int | None:
+    """Drop one claim; the most recent remaining claimant, or None when none is left."""
+    owners = claims.get(key)
+    if owners is None:
+        return None
+    if record_id in owners:
+        owners.remove(record_id)
+    if len(owners) <= 1:
+        del claims[key]
+    return owners[-1] if owners else None
