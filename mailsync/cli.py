@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from addin_manifest.cli import addin
+from mailsync.commands.cluster import worker_command
 from mailsync.commands.context import AppContext
 from mailsync.commands.db import db_group
 from mailsync.commands.demo import demo_command
@@ -64,6 +65,7 @@ COMMANDS: list[click.Command] = [
     sandbox_group,
     sync_command,
     run_command,
+    worker_command,
     status_command,
     demo_command,
     serve_command,

@@ -113,6 +113,10 @@ class GraphFactory:
     transports: dict[str, GraphTransport] = field(default_factory=dict)
 
     def __call__(self, address: str) -> MailboxProvider:
+        return GraphProvider(address, self.transport_for(address), self.sync)
+
+    def transport_for(self, address: str) -> GraphTransport:
+        """The mailbox's own transport (its request counts and budget); also for subscriptions."""
         transport = GraphTransport(
             client=self.client,
             tokens=self.tokens,
@@ -122,7 +126,7 @@ class GraphFactory:
             mailbox=address,
         )
         self.transports[address] = transport
-        return GraphProvider(address, transport, self.sync)
+        return transport
 
 
 def budget_limits(settings: Settings) -> BudgetLimits:

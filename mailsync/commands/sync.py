@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from crm_store.database import session_scope
 from crm_store.models import Mailbox, MeetingCopy, MessageCopy
+from mailsync.commands.cluster import run_cluster_node
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.store_checks import require_current_schema
 from mailsync.daemon import SyncDaemon
@@ -129,7 +130,13 @@ def sync_command(app: AppContext, once: bool, only: str | None) -> None:
 @click.command("run")
 @pass_app
 def run_command(app: AppContext) -> None:
-    """Run the sync daemon until SIGTERM or Ctrl-C (the page in hand commits first)."""
+    """Run the sync daemon until SIGTERM or Ctrl-C (the page in hand commits first).
+
+    In cluster mode this node only queues syncs; `mailsync worker` runs them.
+    """
+    if app.settings.daemon.mode == "cluster":
+        run_cluster_node(app)
+        return
     _prepare(app)
     sessions = app.session_factory()
     daemon = SyncDaemon(

@@ -1,0 +1,183 @@
+"""What every ``mailsync run`` node does in cluster mode: queue syncs, never run them.
+
+Each node runs the same APScheduler ticker; they need no coordination because
+the queue de-duplicates: a mailbox with a sync waiting or running is skipped
+by the query, and two nodes queuing the same mailbox in the same instant get
+one job and one ``AlreadyEnqueued``. Three duties, each on its own interval:
+
+- **tick**: queue a sync for every enabled mailbox whose last good sync is
+  older than the poll interval and that is not backing off;
+- **recover**: requeue jobs left ``doing`` by a worker whose heartbeat
+  stopped (procrastinate records heartbeats but leaves recovery to us), and
+  drop that worker's row;
+- **subscriptions** (push on): queue the subscription check.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from procrastinate import exceptions, sql
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailsync.cluster.queue import (
+    QUEUE,
+    DeferResult,
+    MailsyncApp,
+    request_subscription_check,
+    request_sync,
+)
+from mailsync.config import Settings
+
+log = logging.getLogger(__name__)
+
+DUE_MAILBOXES = text(
+    """
+    SELECT m.id FROM mailboxes AS m
+     WHERE m.enabled
+       AND (m.next_sync_at IS NULL OR m.next_sync_at <= :now)
+       AND (m.last_sync_at IS NULL OR m.last_sync_at <= :stale_before)
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j
+                        WHERE j.queueing_lock = 'mailbox:' || m.id AND j.status = 'todo')
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j
+                        WHERE j.lock = 'mailbox:' || m.id AND j.status = 'doing')
+     ORDER BY m.last_sync_at NULLS FIRST, m.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    queued: int
+    already_waiting: int
+
+
+def poll_interval_seconds(settings: Settings) -> int:
+    """With push on, polling is only the safety net for lost notifications."""
+    if settings.push.enabled:
+        return settings.push.safety_poll_seconds
+    return settings.sync.interval_seconds
+
+
+class ClusterTicker:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        app: MailsyncApp,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._app = app
+        self._clock = clock
+        self.stop_event = threading.Event()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    # ------------------------------------------------------------------ duties
+
+    def tick(self) -> TickReport:
+        now = self._clock()
+        stale_before = now - timedelta(seconds=poll_interval_seconds(self._settings))
+        with self._sessions() as session:
+            due = [
+                int(i)
+                for i in session.scalars(DUE_MAILBOXES, {"now": now, "stale_before": stale_before})
+            ]
+        queued = waiting = 0
+        for mailbox_id in due:
+            if request_sync(self._app, mailbox_id, reason="due") is DeferResult.QUEUED:
+                queued += 1
+            else:
+                waiting += 1
+        if queued:
+            log.info("queued %d syncs (%d were already waiting)", queued, waiting)
+        return TickReport(queued, waiting)
+
+    def recover_stalled(self) -> int:
+        """Requeue the running jobs of workers whose heartbeat stopped; returns how many."""
+        seconds = self._settings.daemon.stalled_worker_seconds
+        connector = self._app.connector.get_sync_connector()
+        stalled = connector.execute_query_all(
+            query=sql.queries["select_stalled_jobs_by_heartbeat"],
+            queue=QUEUE,
+            task_name=None,
+            seconds_since_heartbeat=seconds,
+        )
+        recovered = 0
+        for row in stalled:
+            try:
+                self._app.job_manager.retry_job_by_id(int(row["id"]), retry_at=self._clock())
+            except exceptions.ConnectorException as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
+                    raise
+                # procrastinate refused: the job is no longer 'doing' — another
+                # node's ticker recovered it first.
+                log.debug("stalled job %s already recovered elsewhere", row["id"])
+                continue
+            recovered += 1
+            log.warning("job %s of a silent worker queued again", row["id"])
+        connector.execute_query_all(
+            query=sql.queries["prune_stalled_workers"], seconds_since_heartbeat=seconds
+        )
+        return recovered
+
+    def check_subscriptions(self) -> DeferResult:
+        return request_subscription_check(self._app)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        now = self._clock()
+        daemon = self._settings.daemon
+        duties: list[tuple[str, Callable[[], object], float]] = [
+            ("tick", self.tick, daemon.tick_seconds),
+            ("recover", self.recover_stalled, max(daemon.heartbeat_seconds, 1.0)),
+        ]
+        if self._settings.push.enabled:
+            duties.append(
+                ("subscriptions", self.check_subscriptions, self._settings.push.check_seconds)
+            )
+        for name, duty, seconds in duties:
+            self._scheduler.add_job(
+                duty,
+                IntervalTrigger(seconds=seconds),
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+                misfire_grace_time=None,
+            )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def run_forever(self) -> None:
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: the ticker stops (queued jobs stay queued)", signum)
+            self.stop_event.set()
+
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self.start()
+            self.stop_event.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
