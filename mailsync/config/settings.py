@@ -9,7 +9,9 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from mailsync.config.database_url import with_password
 from mailsync.config.errors import ConfigError, ConfigProblem, KeyedValueError
+from mailsync.config.pages import PagesSettings
 from mailsync.config.push import PushSettings
+from mailsync.config.reports import ReportsSettings
 from mailsync.config.sections import (
     DaemonSettings,
     EwsSettings,
@@ -20,8 +22,6 @@ from mailsync.config.sections import (
     SyncSettings,
     TenantSettings,
 )
-from mailsync.config.pages import PagesSettings
-from mailsync.config.reports import ReportsSettings
 from mailsync.config.web import WebSettings
 
 
