@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules.index import AccountRecord, CrmIndex
+from rules.kinds import ACCOUNT, RULE
 from rules.linkset import LinkSet
+from rules.make_link import make_link
 from rules.roles import Role
 from rules.trace import StepReport, Trace
 
@@ -62,15 +63,15 @@ def match_domains(
             if trace is not None:
                 notes.append(f"{role}={address}: {matched} belongs to several accounts")
             continue
-        if not links.wants(TargetKind.ACCOUNT, account.id):
+        if not links.wants(ACCOUNT, account.id):
             if trace is not None:
                 notes.append(f"{role}={address}: account of {matched} already linked or removed")
             continue
         links.add(
-            LinkSpec(
-                TargetKind.ACCOUNT,
+            make_link(
+                ACCOUNT,
                 account.id,
-                OriginKind.RULE,
+                RULE,
                 ORIGIN,
                 f"domain: {role}={address} → account {account.name} (domain {matched})",
             )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules.index import CrmIndex, OpportunityRecord
+from rules.kinds import INFERRED, OPPORTUNITY
 from rules.linkset import LinkSet
+from rules.make_link import make_link
 from rules.results import Suggestion
 from rules.trace import StepReport, Trace
 
@@ -46,7 +47,7 @@ def infer_opportunities(
         owned: list[OpportunityRecord] = [
             o
             for o in open_here.values()
-            if o.owner_email == owner and not links.is_suppressed(TargetKind.OPPORTUNITY, o.id)
+            if o.owner_email == owner and not links.is_suppressed(OPPORTUNITY, o.id)
         ]
         if not owned:
             continue
@@ -55,10 +56,10 @@ def infer_opportunities(
         if len(owned) == 1:
             opportunity = owned[0]
             links.add(
-                LinkSpec(
-                    TargetKind.OPPORTUNITY,
+                make_link(
+                    OPPORTUNITY,
                     opportunity.id,
-                    OriginKind.INFERRED,
+                    INFERRED,
                     ORIGIN,
                     f"inferred: account {account_name} has one open opportunity"
                     f" {opportunity.code} owned by {owner}",
@@ -67,7 +68,7 @@ def infer_opportunities(
             continue
         reason = f"account {account_name} has {len(owned)} open opportunities owned by {owner}"
         suggestions.extend(
-            Suggestion(TargetKind.OPPORTUNITY, o.id, f"{reason}: {o.code} {o.name}")
+            Suggestion(OPPORTUNITY, o.id, f"{reason}: {o.code} {o.name}")
             for o in sorted(owned, key=lambda o: o.code)
         )
         if trace is not None:

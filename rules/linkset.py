@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from crm_store.items import LinkSpec, TargetKind
+from rules.kinds import ACCOUNT, OPPORTUNITY
 from rules.suppressions import TargetRef
 
 
@@ -38,9 +39,9 @@ class LinkSet:
             return False
         self._by_target[key] = link
         self._order.append(link)
-        if link.target_kind is TargetKind.ACCOUNT:
+        if link.target_kind is ACCOUNT:
             self.account_ids.append(link.target_id)
-        elif link.target_kind is TargetKind.OPPORTUNITY:
+        elif link.target_kind is OPPORTUNITY:
             self.opportunity_ids.add(link.target_id)
         return True
 

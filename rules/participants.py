@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules.index import CrmIndex
+from rules.kinds import ACCOUNT, CONTACT, RULE
 from rules.linkset import LinkSet
+from rules.make_link import make_link
 from rules.roles import Role
 from rules.trace import StepReport, Trace
 
@@ -28,12 +29,12 @@ def match_participants(
             unexplained.append((role, address))
             continue
         contact_id = contact.id
-        if links.wants(TargetKind.CONTACT, contact_id):
+        if links.wants(CONTACT, contact_id):
             links.add(
-                LinkSpec(
-                    TargetKind.CONTACT,
+                make_link(
+                    CONTACT,
                     contact_id,
-                    OriginKind.RULE,
+                    RULE,
                     ORIGIN,
                     f"participant: {role}={address} → contact {contact.name}",
                 )
@@ -41,14 +42,14 @@ def match_participants(
         account_id = contact.account_id
         if account_id is None:
             unexplained.append((role, address))
-        elif links.wants(TargetKind.ACCOUNT, account_id):
+        elif links.wants(ACCOUNT, account_id):
             account = index.accounts.get(account_id)
             name = account.name if account else f"#{account_id}"
             links.add(
-                LinkSpec(
-                    TargetKind.ACCOUNT,
+                make_link(
+                    ACCOUNT,
                     account_id,
-                    OriginKind.RULE,
+                    RULE,
                     ORIGIN,
                     f"participant: {role}={address} → contact {contact.name} → account {name}",
                 )

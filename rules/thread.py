@@ -8,8 +8,10 @@ returns current links, and the item's own suppressions are refused).
 
 from __future__ import annotations
 
-from crm_store.items import CorrespondenceItem, LinkSpec, MessageItem, OriginKind
+from crm_store.items import CorrespondenceItem, MessageItem
+from rules.kinds import RULE
 from rules.linkset import LinkSet
+from rules.make_link import make_link
 from rules.thread_lookup import StoredThreadLinks, ThreadLookup
 from rules.trace import StepReport, Trace
 
@@ -57,7 +59,7 @@ def match_thread(
     evidence = f"thread: {how} → links of message {stored.message_id}"
     for link in stored.links:
         if links.wants(link.target_kind, link.target_id):
-            links.add(LinkSpec(link.target_kind, link.target_id, OriginKind.RULE, ORIGIN, evidence))
+            links.add(make_link(link.target_kind, link.target_id, RULE, ORIGIN, evidence))
     if trace is not None:
         added = links.since(start)
         why = evidence if added else f"{evidence}: nothing new (already linked, suppressed or none)"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-from crm_store.items import CorrespondenceItem, LinkSpec, OriginKind, TargetKind
+from crm_store.items import CorrespondenceItem
 from rules.index import CrmIndex
+from rules.kinds import ACCOUNT, OPPORTUNITY, RULE
 from rules.linkset import LinkSet
+from rules.make_link import make_link
 from rules.trace import StepReport, Trace
 
 ORIGIN = "tracking_code"
@@ -66,24 +68,24 @@ def match_tracking_codes(
             if opportunity is None:
                 unknown.append(code)
                 continue
-            if links.wants(TargetKind.OPPORTUNITY, opportunity.id):
+            if links.wants(OPPORTUNITY, opportunity.id):
                 links.add(
-                    LinkSpec(
-                        TargetKind.OPPORTUNITY,
+                    make_link(
+                        OPPORTUNITY,
                         opportunity.id,
-                        OriginKind.RULE,
+                        RULE,
                         ORIGIN,
                         f"token: {opportunity.code} in {where} → opportunity {opportunity.name}",
                     )
                 )
-            if links.wants(TargetKind.ACCOUNT, opportunity.account_id):
+            if links.wants(ACCOUNT, opportunity.account_id):
                 account = index.accounts.get(opportunity.account_id)
                 name = account.name if account else f"#{opportunity.account_id}"
                 links.add(
-                    LinkSpec(
-                        TargetKind.ACCOUNT,
+                    make_link(
+                        ACCOUNT,
                         opportunity.account_id,
-                        OriginKind.RULE,
+                        RULE,
                         ORIGIN,
                         f"token: {opportunity.code} in {where} → account {name}"
                         " (the opportunity's account)",
