@@ -4,15 +4,28 @@ A rules file holds ``[[rule]]`` tables; the main config file holds them as
 ``[[rules.rule]]`` beside the built-in settings of ``[rules]``. Either works.
 
     [[rule]]
-    name = "Acme renewals"          # required, unique
+    name = "Acme renewals"          # required, unique, not a built-in's name
     enabled = true                  # default true
-    stop_processing = false         # default false: later rules still run
-    [rule.when]                     # every condition must hold
+    stop_processing = false         # default false: later custom rules still run
+    [rule.when]                     # every condition must hold (a list: any of it)
     from_domain = ["acme.com"]
     subject = "renewal"
     [rule.then]                     # applied in this order
     link_opportunity = "OPP-000123"
     add_category = "CRM"
+
+Conditions: ``from``/``to``/``cc``/``participant`` (address globs; a meeting's
+organizer counts as from, attendees as to), the same with ``_domain`` (domain
+globs), ``subject``/``body`` (regex, case-insensitive), ``folder`` (globs),
+``categories`` (any of), ``header_present`` (all of), ``header_equals``
+(table of name = value glob), ``direction`` (inbound/outbound/internal),
+``has_attachments`` (bool), ``account`` (a table of ``name``/``owner``/
+``domain`` that some account matched so far must satisfy).
+
+Actions: ``link_opportunity`` (code), ``link_account`` (name), ``link_contact``
+(address), ``link_open_opportunity_in_stage`` (the matched account's one open
+opportunity in that stage; several become suggestions), ``ignore`` (do not
+store), ``store_without_body``, ``add_category`` (Outlook categories).
 """
 
 from __future__ import annotations
