@@ -1,0 +1,186 @@
+"""Who may see which stored correspondence: the one predicate every page and export applies.
+
+Managers review their team's correspondence, salespeople their own, admins
+everything; nobody ever sees an item marked private (the sync path does not
+store them, but an add-in upload or an older store might hold one, so the
+read side filters them again). "Their own" means two things, as in the add-in
+API: the item sits in a mailbox they own, or it is linked to a record they
+own (their account, a contact at their account, their opportunity). A
+manager's reach is themselves plus their direct reports.
+
+Everything here builds SQL expressions, never loads rows: callers put the
+predicate into their own statements, so visibility costs a few indexed
+EXISTS sub-queries instead of a second pass in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, aliased
+
+from crm_store.items import ItemKind, Sensitivity, TargetKind
+from crm_store.models import (
+    Account,
+    Contact,
+    Link,
+    Mailbox,
+    Meeting,
+    MeetingCopy,
+    Message,
+    MessageCopy,
+    Opportunity,
+    User,
+)
+
+ROLES = ("salesperson", "manager", "admin")
+
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+"""A column of a model or of an alias, as the predicates below accept it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The person a page or export is for; ``everyone()`` is the operator's CLI view."""
+
+    user_id: int | None
+    email: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; expected one of {', '.join(ROLES)}")
+        if self.user_id is None and self.role != "admin":
+            raise ValueError("only the admin view may have no user")
+
+    @classmethod
+    def everyone(cls) -> Viewer:
+        return cls(None, "", "admin")
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role == "admin"
+
+
+def reach_user_ids(viewer: Viewer) -> ColumnElement[bool]:
+    """Predicate on ``User``: the people whose correspondence the viewer may see."""
+    return _reach(User, viewer)
+
+
+def _reach(user: Any, viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.sees_everything:
+        return true()
+    if viewer.role == "manager":
+        return or_(user.id == viewer.user_id, user.manager_id == viewer.user_id)
+    return user.id == viewer.user_id  # type: ignore[no-any-return]
+
+
+# Every sub-query below reads fresh aliases: a caller's statement may already
+# have Mailbox, Link or Opportunity in its FROM list, and SQLAlchemy would
+# otherwise correlate the sub-query to them, silently changing its meaning.
+
+
+def _reach_ids(viewer: Viewer) -> Any:
+    user = aliased(User)
+    return select(user.id).where(_reach(user, viewer))
+
+
+def owner_in_reach(owner_column: Column, viewer: Viewer) -> ColumnElement[bool]:
+    """Whether a record's owner column names someone in the viewer's reach."""
+    if viewer.sees_everything:
+        return true()
+    return owner_column.in_(_reach_ids(viewer))
+
+
+def target_in_reach(target_kind: Column, target_id: Column, viewer: Viewer) -> ColumnElement[bool]:
+    """Whether a (kind, id) record reference points at a record someone in reach owns."""
+    if viewer.sees_everything:
+        return true()
+    account = aliased(Account)
+    opportunity = aliased(Opportunity)
+    contact = aliased(Contact)
+    contact_account = aliased(Account)
+    return or_(
+        and_(
+            target_kind == TargetKind.ACCOUNT.value,
+            target_id.in_(select(account.id).where(owner_in_reach(account.owner_id, viewer))),
+        ),
+        and_(
+            target_kind == TargetKind.OPPORTUNITY.value,
+            target_id.in_(
+                select(opportunity.id).where(owner_in_reach(opportunity.owner_id, viewer))
+            ),
+        ),
+        and_(
+            target_kind == TargetKind.CONTACT.value,
+            target_id.in_(
+                select(contact.id)
+                .join(contact_account, contact_account.id == contact.account_id)
+                .where(owner_in_reach(contact_account.owner_id, viewer))
+            ),
+        ),
+    )
+
+
+def _item_columns(kind: ItemKind) -> tuple[Column, Column]:
+    if kind is ItemKind.MESSAGE:
+        return Message.id, Message.sensitivity
+    return Meeting.id, Meeting.sensitivity
+
+
+def in_reach_mailbox(kind: ItemKind, viewer: Viewer) -> ColumnElement[bool]:
+    """The item has a copy in a mailbox owned by someone in the viewer's reach."""
+    item_id, _ = _item_columns(kind)
+    mailbox = aliased(Mailbox)
+    user = aliased(User)
+    people = select(user.id, user.email).where(_reach(user, viewer)).subquery()
+    mailbox_of_reach = or_(
+        mailbox.owner_id.in_(select(people.c.id)),
+        mailbox.address.in_(select(people.c.email)),
+    )
+    if kind is ItemKind.MESSAGE:
+        message_copy = aliased(MessageCopy)
+        copies = (
+            select(message_copy.message_id)
+            .join(mailbox, mailbox.id == message_copy.mailbox_id)
+            .where(mailbox_of_reach)
+        )
+    else:
+        meeting_copy = aliased(MeetingCopy)
+        copies = (
+            select(meeting_copy.meeting_id)
+            .join(mailbox, mailbox.id == meeting_copy.mailbox_id)
+            .where(mailbox_of_reach)
+        )
+    return item_id.in_(copies)
+
+
+def visible_items(
+    kind: ItemKind, viewer: Viewer, *, linked_only: bool = True
+) -> ColumnElement[bool]:
+    """THE visibility rule, as a predicate on ``Message`` (or ``Meeting``) rows.
+
+    ``linked_only`` keeps the manager pages to CRM correspondence: an item
+    the rules stored only as metadata for retroactive matching has no place
+    on a timeline. The suggestion queue turns it off, because an item whose
+    link is waiting for a person's decision is not linked yet.
+    """
+    item_id, sensitivity = _item_columns(kind)
+    conditions: list[ColumnElement[bool]] = [sensitivity != Sensitivity.PRIVATE.value]
+    if linked_only:
+        any_link = aliased(Link)
+        conditions.append(
+            item_id.in_(select(any_link.item_id).where(any_link.item_kind == kind.value))
+        )
+    if not viewer.sees_everything:
+        owned_link = aliased(Link)
+        linked_to_owned = item_id.in_(
+            select(owned_link.item_id).where(
+                owned_link.item_kind == kind.value,
+                target_in_reach(owned_link.target_kind, owned_link.target_id, viewer),
+            )
+        )
+        conditions.append(or_(in_reach_mailbox(kind, viewer), linked_to_owned))
+    return and_(*conditions)
