@@ -32,6 +32,7 @@ from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
 from web.auth.principal import Authenticator
 from web.errors import Conflict, Forbidden, InvalidInput, NotFound
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.pages import add_pages
 from web.rules_context import RulesContext, rules_settings_from
 from web.state import WebState
 from web.static import ADDIN_PREFIX, ADDIN_STATIC, OFFICE_JS_DIST, mount_addin_files
@@ -75,6 +76,7 @@ def create_app(
         clock=clock,
     )
     app.include_router(api_router())
+    add_pages(app, settings)
     _add_health(app)
     _add_error_handlers(app)
     mount_addin_files(app, static_dir, office_js_dir)
