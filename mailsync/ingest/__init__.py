@@ -8,6 +8,7 @@ the same files twice yields the same items and the store's upsert makes the
 import idempotent.
 """
 
+from mailsync.ingest.explain import ExplainedItem, explain_paths
 from mailsync.ingest.files import ingest_paths
 from mailsync.ingest.ics import parse_ics_bytes
 from mailsync.ingest.message import parse_message_bytes
@@ -15,9 +16,11 @@ from mailsync.ingest.results import IMPORTED_FOLDER, FileError, IngestedItem, In
 
 __all__ = [
     "IMPORTED_FOLDER",
+    "ExplainedItem",
     "FileError",
     "IngestOutcome",
     "IngestedItem",
+    "explain_paths",
     "ingest_paths",
     "parse_ics_bytes",
     "parse_message_bytes",

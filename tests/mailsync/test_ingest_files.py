@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from crm_store.items import MeetingItem, MessageItem, Sensitivity
-from mailsync.ingest import FileError, IngestedItem, ingest_paths, parse_message_bytes
+from mailsync.ingest import (
+    ExplainedItem,
+    FileError,
+    IngestedItem,
+    explain_paths,
+    ingest_paths,
+    parse_message_bytes,
+)
+from rules import AccountRecord, ContactRecord, CrmIndex, OpportunityRecord, RulesEngine
 
 SAMPLES = Path(__file__).parent / "ingest_samples"
 
@@ -167,3 +175,23 @@ def test_from_header_without_an_address() -> None:
     result = parse_message_bytes(data, "x.eml")
     assert isinstance(result, FileError)
     assert "has no address" in result.reason
+
+
+def test_explain_a_real_message_file_through_the_rules() -> None:
+    # GIVEN the CRM knows Jane (Acme) and the Acme renewal OPP-000123
+    index = CrmIndex.build(
+        accounts=[AccountRecord(1, "Acme Corp", ("acme.com",))],
+        contacts=[ContactRecord(10, "Jane Doe", ("jane@acme.com",), 1)],
+        opportunities=[OpportunityRecord(100, "OPP-000123", "Acme renewal", 1)],
+        internal_domains=["us.example"],
+    )
+    paths = [SAMPLES / "outlook_reply.eml", SAMPLES / "garbage.eml"]
+    # WHEN the files are explained
+    outcomes = list(explain_paths(paths, RulesEngine(index), "alice@us.example"))
+    # THEN the reply shows the code and the sender as evidence, the bad file its reason
+    explained, broken = outcomes
+    assert isinstance(explained, ExplainedItem) and isinstance(broken, FileError)
+    text = "\n".join(explained.explanation.lines())
+    assert "token: OPP-000123 in subject → opportunity Acme renewal" in text
+    assert "participant: from=jane@acme.com → contact Jane Doe" in text
+    assert "domain: cc=juergen.mueller@acme.com: account of acme.com already linked" in text
