@@ -68,12 +68,6 @@ class EwsProvider:
         *,
         now: datetime | None = None,
     ) -> None:
-        unknown = [f for f in settings.mail_folders if f not in DISTINGUISHED]
-        if unknown:
-            raise PermanentFailure(
-                f"EWS syncs Exchange's well-known folders only; {', '.join(unknown)} "
-                f"is not one of {', '.join(DISTINGUISHED)}"
-            )
         self.mailbox = mailbox
         self.connection = connection
         self.settings = settings
@@ -91,8 +85,17 @@ class EwsProvider:
         return [*dict.fromkeys(self.settings.mail_folders), *extra]
 
     def folder_object(self, folder: str) -> Any:
-        """The distinguished folder, addressed without a GetFolder round trip."""
-        folder_class = DISTINGUISHED[folder]
+        """The distinguished folder, addressed without a GetFolder round trip.
+
+        Raised here, inside the engine's run, so an unsupported folder is
+        recorded on the mailbox instead of stopping the daemon.
+        """
+        folder_class = DISTINGUISHED.get(folder)
+        if folder_class is None:
+            raise PermanentFailure(
+                f"EWS syncs Exchange's well-known folders only; {folder!r} is not one of "
+                f"{', '.join(DISTINGUISHED)}"
+            )
         return folder_class(
             root=Root(account=self.account),
             _distinguished_id=DistinguishedFolderId(
