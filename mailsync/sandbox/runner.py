@@ -158,6 +158,10 @@ class SandboxHandle:
     def stats(self) -> dict[str, Any]:
         return dict(self._get("stats"))
 
+    def subscriptions(self) -> dict[str, Any]:
+        """Graph subscriptions the sandbox holds and its notification counters."""
+        return dict(self._get("subscriptions"))
+
     def reset_stats(self) -> None:
         self._post("stats/reset")
 

@@ -43,6 +43,7 @@ from mailsync.sandbox.graphapi import (
 )
 from mailsync.sandbox.identity import IdentityProvider, IdentitySettings
 from mailsync.sandbox.mailplan import MAIL_FOLDERS, ThreadKind
+from mailsync.sandbox.push import SubscriptionService
 from mailsync.sandbox.stats import RequestStats
 from mailsync.sandbox.world import DEFAULT_SYNCED_FOLDERS, SandboxError, World, WorldConfig
 
@@ -201,6 +202,7 @@ class SandboxServer:
             max_retry_after=config.max_retry_after,
         )
         self.stats = RequestStats()
+        self.subscriptions = SubscriptionService(self.world, self.tenant)
         self._thread: threading.Thread | None = None
 
     def info(self) -> dict[str, Any]:
@@ -236,6 +238,7 @@ class SandboxServer:
         self.httpd.shutdown()
         self.httpd.close_all()
         self.httpd.server_close()
+        self.subscriptions.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._tmp is not None:
@@ -441,6 +444,8 @@ class SandboxServer:
             return 200, company_json(self)
         if route == ("GET", "/_sandbox/stats"):
             return 200, self.stats.snapshot()
+        if route == ("GET", "/_sandbox/subscriptions"):
+            return 200, self.subscriptions.snapshot()
         if route == ("POST", "/_sandbox/stats/reset"):
             self.stats.reset()
             return 200, {"ok": True}
@@ -672,6 +677,20 @@ class _Handler(BaseHTTPRequestHandler):
                 response.headers,
                 drop=fault is not None and fault.kind == FaultKind.DROP,
             )
+            return
+        if path == "/subscriptions" or path.startswith("/subscriptions/"):
+            # Not a mailbox resource: no per-mailbox counting, no injected faults.
+            response = sandbox.subscriptions.handle(self.command, path, body)
+            sandbox.stats.record(
+                method=self.command,
+                path=path,
+                endpoint="subscriptions",
+                mailbox=None,
+                folder=None,
+                status=response.status,
+                fault=None,
+            )
+            self._send(response.status, response.body, response.headers)
             return
         request = GraphRequest(self.command, path, query, headers, body, principal)
         endpoint = "delta" if path.endswith("/delta") else "graph"

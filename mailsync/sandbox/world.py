@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,6 +136,9 @@ class World:
         self.meetings = MeetingPlan(self.company, meetings_per_mailbox=meetings, anchor=anchor)
         self.ids = IdCodec(config.seed)
         self.lock = threading.RLock()
+        # Called with (mailbox, ref, folder or None) for every change, under the
+        # lock: the push service queues notifications from here (sandbox/push.py).
+        self.listeners: list[Callable[[int, int, str | None], None]] = []
         self.users = self.company.mailbox_users
         self._by_name: dict[str, int] = {}
         for i, user in enumerate(self.users):
@@ -213,6 +216,8 @@ class World:
         else:
             seen, categories, is_read = previous.seen, previous.categories, previous.is_read
         box.changelog.append(ref)
+        for listener in self.listeners:
+            listener(mailbox, ref, folder)
         state = CopyState(
             folder=folder,
             seq=len(box.changelog),
