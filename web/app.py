@@ -27,6 +27,7 @@ from crm_store.links import UnknownRecord
 from crm_store.sync_writes import InvalidPage
 from mailsync.config import Settings
 from web.api import API_PREFIX, api_router
+from web.api.metrics import router as metrics_router
 from web.auth.entra import EntraTokenValidator, JwksCache
 from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
 from web.auth.principal import Authenticator
@@ -76,6 +77,7 @@ def create_app(
         clock=clock,
     )
     app.include_router(api_router())
+    app.include_router(metrics_router)
     add_pages(app, settings)
     _add_health(app)
     _add_error_handlers(app)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import click
+from sqlalchemy.orm import Session
 
 from crm_store.database import session_scope
+from mailsync.cluster.figures import freshness, queue_figures
 from mailsync.cluster.queue import client_app
 from mailsync.cluster.ticker import ClusterTicker, poll_interval_seconds
 from mailsync.cluster.worker import run_worker
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.store_checks import require_current_schema
+from mailsync.config import Settings
 from mailsync.mailboxes import register_mailboxes
 
 
@@ -21,6 +25,34 @@ def _require_cluster(app: AppContext, command: str) -> None:
             f'`mailsync {command}` runs cluster mode; set [daemon] mode = "cluster" '
             "(with a PostgreSQL [store] url) in the configuration"
         )
+
+
+def format_age(now: datetime, moment: datetime | None) -> str:
+    """How long ago, compactly: 42s, 7m, 3h, 2d (or "never")."""
+    if moment is None:
+        return "never"
+    seconds = max((now - moment).total_seconds(), 0.0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def cluster_summary(session: Session, settings: Settings, now: datetime) -> list[str]:
+    """Freshness across mailboxes, and the job queue's figures in cluster mode."""
+    mailboxes = freshness(session, now)
+    ages = [m.age_seconds for m in mailboxes if m.age_seconds is not None]
+    lines = [
+        f"freshness: {len(mailboxes)} enabled mailboxes, oldest good sync "
+        f"{max(ages, default=0.0):.0f}s ago, {len(mailboxes) - len(ages)} never synced"
+    ]
+    queue = queue_figures(session, settings.daemon.stalled_worker_seconds)
+    if queue is not None:
+        lines.append(
+            f"queue: {queue.waiting} waiting, {queue.scheduled} scheduled later, "
+            f"{queue.running} running, {queue.failed} failed; {queue.workers} live workers"
+        )
+    return lines
 
 
 def run_cluster_node(app: AppContext) -> None:

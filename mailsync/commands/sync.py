@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
 
 import click
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 
 from crm_store.database import session_scope
 from crm_store.models import Mailbox, MeetingCopy, MessageCopy
-from mailsync.commands.cluster import run_cluster_node
+from mailsync.commands.cluster import cluster_summary, format_age, run_cluster_node
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.store_checks import require_current_schema
 from mailsync.daemon import SyncDaemon
@@ -164,7 +165,8 @@ def run_command(app: AppContext) -> None:
 def status_command(app: AppContext) -> None:
     """Each mailbox: state, last sync, stored items, last error."""
     require_current_schema(app)
-    table = Table("mailbox", "state", "last sync", "items", "next try", "last error")
+    table = Table("mailbox", "state", "last sync", "age", "items", "next try", "last error")
+    now = datetime.now(UTC)
     with app.session_factory()() as session:
         counts: dict[int, int] = {}
         for copy in (MessageCopy, MeetingCopy):
@@ -182,8 +184,13 @@ def status_command(app: AppContext) -> None:
                 mailbox.last_sync_at.strftime("%Y-%m-%d %H:%M:%S")
                 if mailbox.last_sync_at
                 else "never",
+                format_age(now, mailbox.last_sync_at),
                 str(counts.get(mailbox.id, 0)),
                 mailbox.next_sync_at.strftime("%Y-%m-%d %H:%M:%S") if mailbox.next_sync_at else "",
                 (mailbox.last_error or "")[:120],
             )
-    Console().print(table)
+        summary = cluster_summary(session, app.settings, now)
+    console = Console()
+    console.print(table)
+    for line in summary:
+        console.print(line)
