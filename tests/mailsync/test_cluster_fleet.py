@@ -1,0 +1,112 @@
+"""A small fleet on PostgreSQL: 2 tickers, 3 worker processes, 40 mailboxes, one SIGKILL.
+
+Issue 8's "done means", at test scale (bench/fleet.py runs the big one):
+
+- the sandbox never sees two requests for one mailbox in flight at once, so
+  no mailbox ever had two syncs running — whichever ticker queued them;
+- a worker SIGKILLed mid-job loses nothing: its job is queued again once its
+  heartbeat is overdue, and the store converges exactly to the ground truth;
+- while everything runs, no mailbox's last good sync is older than its poll
+  interval plus a small slack.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mailsync.sandbox.runner import running_sandbox
+from tests.conftest import MigratedDatabase
+from tests.mailsync.cluster_support import (
+    Fleet,
+    cluster_config,
+    cluster_db,
+    last_syncs,
+    staleness_seconds,
+    wait_for,
+)
+from tests.mailsync.sync_support import convergence_problems
+
+__all__ = ["cluster_db"]  # the fixture, imported for pytest
+
+MAILBOXES = 40
+INTERVAL = 8
+SLACK = 8  # tick + heartbeat timeout + recovery tick + one sync, with room for a busy CI box
+WATCH_SECONDS = 12
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_two_tickers_three_workers_one_killed(tmp_path: Path, cluster_db: MigratedDatabase) -> None:
+    rng = random.Random(8)
+    engine = cluster_db.engine
+    # GIVEN a sandbox company of 40 mailboxes and a cluster-mode config
+    with running_sandbox(
+        in_process=False, seed=11, mailboxes=MAILBOXES, messages_per_mailbox=40
+    ) as sandbox:
+        config = cluster_config(
+            tmp_path,
+            sandbox,
+            cluster_db.url,
+            interval=INTERVAL,
+            daemon="tick_seconds = 1\nheartbeat_seconds = 1\nstalled_worker_seconds = 3\n"
+            "retry_exponential_seconds = 2\ntenant_max_concurrent_syncs = 12",
+        )
+        fleet = Fleet(config, tmp_path)
+        try:
+            # WHEN two tickers and three workers start on it
+            fleet.ticker("ticker-a")
+            fleet.ticker("ticker-b")
+            for name in ("worker-0", "worker-1", "worker-2"):
+                fleet.worker(name, concurrency=4)
+            # AND worker-0 is SIGKILLed while the first syncs are running
+            wait_for(
+                lambda: fleet.log("worker-0").count("Starting job") >= 2,
+                60,
+                "worker-0 is running syncs",
+                fleet,
+            )
+            fleet.kill("worker-0")
+            assert fleet.log("worker-0").count("ended with") < 2, "worker-0 was killed mid-job"
+            wait_for(
+                lambda: all(s is not None for s in last_syncs(engine).values()),
+                60,
+                "every mailbox has synced once",
+                fleet,
+            )
+            # AND mail keeps arriving while the remaining fleet runs
+            worst = 0.0
+            until = time.monotonic() + WATCH_SECONDS
+            while time.monotonic() < until:
+                for address in rng.sample(sandbox.mailboxes, 3):
+                    sandbox.deliver(address, rng.randint(1, 3))
+                worst = max(worst, staleness_seconds(engine))
+                time.sleep(0.5)
+            last_change = datetime.now(UTC)
+            time.sleep(0.1)
+            # THEN the store catches up with the last change and equals the ground truth
+            wait_for(
+                lambda: all(s is not None and s > last_change for s in last_syncs(engine).values()),
+                INTERVAL + SLACK + 10,
+                "every mailbox has synced after the last change",
+                fleet,
+            )
+            problems = convergence_problems(engine, sandbox)
+            assert problems == [], problems[:10]
+            # AND the killed worker's job was found by its silent heartbeat and run again
+            tickers = fleet.log("ticker-a") + fleet.log("ticker-b")
+            assert "of a silent worker queued again" in tickers, tickers[-2000:]
+            # AND no mailbox ever had two requests — so two syncs — in flight at once
+            in_flight = sandbox.stats()["max_in_flight"]
+            assert set(in_flight) >= set(sandbox.mailboxes)
+            assert max(in_flight[m] for m in sandbox.mailboxes) == 1, in_flight
+            # AND staleness stayed under the poll interval plus the slack
+            assert worst < INTERVAL + SLACK, worst
+            assert all(code is None for name, code in fleet.alive().items() if name != "worker-0")
+        finally:
+            fleet.stop()
