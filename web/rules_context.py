@@ -41,9 +41,9 @@ MAX_CODES = 50
 def rules_settings_from(configured: ConfiguredRules) -> RulesSettings:
     return RulesSettings(
         tracking_code_pattern=configured.tracking_code_pattern,
-        exclude_internal_only=configured.internal_only_excluded,
-        block_addresses=tuple(configured.blocked_addresses),
-        block_domains=tuple(configured.blocked_domains),
+        internal_only_excluded=configured.internal_only_excluded,
+        blocked_addresses=tuple(configured.blocked_addresses),
+        blocked_domains=tuple(configured.blocked_domains),
         retro_window_days=max(1, configured.retro_window_days),
     )
 
