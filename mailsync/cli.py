@@ -20,6 +20,7 @@ from mailsync.commands.demo import demo_command
 from mailsync.commands.errors import EXIT_CONFIG
 from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
+from mailsync.commands.report import report_group
 from mailsync.commands.init import init_command
 from mailsync.commands.sync import run_command, status_command, sync_command
 from mailsync.config import ConfigError
@@ -68,6 +69,7 @@ COMMANDS: list[click.Command] = [
     worker_command,
     status_command,
     demo_command,
+    report_group,
     serve_command,
     users_group,
 ]
