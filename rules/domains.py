@@ -63,18 +63,20 @@ def match_domains(
             if trace is not None:
                 notes.append(f"{role}={address}: {matched} belongs to several accounts")
             continue
-        if not links.wants(ACCOUNT, account.id):
+        key = links.claim(ACCOUNT, account.id)
+        if key is None:
             if trace is not None:
                 notes.append(f"{role}={address}: account of {matched} already linked or removed")
             continue
-        links.add(
+        links.put(
+            key,
             make_link(
                 ACCOUNT,
                 account.id,
                 RULE,
                 ORIGIN,
                 f"domain: {role}={address} → account {account.name} (domain {matched})",
-            )
+            ),
         )
     if trace is not None:
         added = links.since(start)

@@ -36,19 +36,25 @@ def infer_opportunities(
     # Interned like the index's owner addresses, so comparing them is an identity check.
     owner = sys.intern(mailbox_owner.lower())
     open_by_account = index.open_opportunities_by_account
+    suppressed = links.suppressed
     # Accounts one of whose opportunities (open or not) is already linked need no guess.
-    covered = {
-        index.opportunities[o].account_id for o in links.opportunity_ids if o in index.opportunities
-    }
-    for account_id in tuple(links.account_ids):
+    covered = (
+        {
+            index.opportunities[o].account_id
+            for o in links.opportunity_ids
+            if o in index.opportunities
+        }
+        if links.opportunity_ids
+        else ()
+    )
+    # Inference adds opportunities only, so account_ids does not change under the loop.
+    for account_id in links.account_ids:
         open_here = open_by_account.get(account_id)
         if not open_here or account_id in covered:
             continue
-        owned: list[OpportunityRecord] = [
-            o
-            for o in open_here.values()
-            if o.owner_email == owner and not links.is_suppressed(OPPORTUNITY, o.id)
-        ]
+        owned: list[OpportunityRecord] = [o for o in open_here.values() if o.owner_email == owner]
+        if owned and suppressed:
+            owned = [o for o in owned if (OPPORTUNITY, o.id) not in suppressed]
         if not owned:
             continue
         account = index.accounts.get(account_id)

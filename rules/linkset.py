@@ -33,6 +33,27 @@ class LinkSet:
         key = (kind, target_id)
         return key not in self._by_target and key not in self.suppressed
 
+    def claim(self, kind: TargetKind, target_id: int) -> TargetRef | None:
+        """The target's key when a link to it would be new and is not suppressed.
+
+        The hot-path twin of ``wants`` + ``add``: the matcher formats evidence
+        only for a claimed key and hands it back with ``put``.
+        """
+        key = (kind, target_id)
+        if key in self._by_target or key in self.suppressed:
+            return None
+        return key
+
+    def put(self, key: TargetRef, link: LinkSpec) -> None:
+        """Store a link for a key ``claim`` just returned (no checks repeated)."""
+        self._by_target[key] = link
+        self._order.append(link)
+        kind = key[0]
+        if kind is ACCOUNT:
+            self.account_ids.append(key[1])
+        elif kind is OPPORTUNITY:
+            self.opportunity_ids.add(key[1])
+
     def add(self, link: LinkSpec) -> bool:
         key = (link.target_kind, link.target_id)
         if key in self._by_target or key in self.suppressed:

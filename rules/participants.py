@@ -29,30 +29,33 @@ def match_participants(
             unexplained.append((role, address))
             continue
         contact_id = contact.id
-        if links.wants(CONTACT, contact_id):
-            links.add(
+        key = links.claim(CONTACT, contact_id)
+        if key is not None:
+            links.put(
+                key,
                 make_link(
                     CONTACT,
                     contact_id,
                     RULE,
                     ORIGIN,
                     f"participant: {role}={address} → contact {contact.name}",
-                )
+                ),
             )
         account_id = contact.account_id
         if account_id is None:
             unexplained.append((role, address))
-        elif links.wants(ACCOUNT, account_id):
+        elif (key := links.claim(ACCOUNT, account_id)) is not None:
             account = index.accounts.get(account_id)
             name = account.name if account else f"#{account_id}"
-            links.add(
+            links.put(
+                key,
                 make_link(
                     ACCOUNT,
                     account_id,
                     RULE,
                     ORIGIN,
                     f"participant: {role}={address} → contact {contact.name} → account {name}",
-                )
+                ),
             )
     if trace is not None:
         added = links.since(start)

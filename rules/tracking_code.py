@@ -38,6 +38,8 @@ class CodeScanner:
         self._group = "code" if "code" in self.pattern.groupindex else 0
 
     def codes(self, text: str) -> list[str]:
+        if self.pattern.search(text) is None:  # the usual case: one scan, nothing built
+            return []
         found: list[str] = []
         for match in self.pattern.finditer(text):
             start = match.start()
@@ -63,25 +65,28 @@ def match_tracking_codes(
     for where, text in (("subject", item.subject), ("body", item.body_text)):
         if not text:
             continue
-        for code in scanner.codes(text):
+        codes = scanner.codes(text)
+        for code in codes:
             opportunity = index.opportunity_for_code(code)
             if opportunity is None:
                 unknown.append(code)
                 continue
-            if links.wants(OPPORTUNITY, opportunity.id):
-                links.add(
+            if (key := links.claim(OPPORTUNITY, opportunity.id)) is not None:
+                links.put(
+                    key,
                     make_link(
                         OPPORTUNITY,
                         opportunity.id,
                         RULE,
                         ORIGIN,
                         f"token: {opportunity.code} in {where} → opportunity {opportunity.name}",
-                    )
+                    ),
                 )
-            if links.wants(ACCOUNT, opportunity.account_id):
+            if (key := links.claim(ACCOUNT, opportunity.account_id)) is not None:
                 account = index.accounts.get(opportunity.account_id)
                 name = account.name if account else f"#{opportunity.account_id}"
-                links.add(
+                links.put(
+                    key,
                     make_link(
                         ACCOUNT,
                         opportunity.account_id,
@@ -89,7 +94,7 @@ def match_tracking_codes(
                         ORIGIN,
                         f"token: {opportunity.code} in {where} → account {name}"
                         " (the opportunity's account)",
-                    )
+                    ),
                 )
     if trace is not None:
         added = links.since(start)
