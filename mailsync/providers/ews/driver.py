@@ -21,11 +21,11 @@ from exchangelib.folders import (
 from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 
 from mailsync.providers.base import AuthFailed, ChangePage, PermanentFailure, TemporaryFailure
+from mailsync.providers.common import html_to_text
 from mailsync.providers.ews.calendar import Window, calendar_pages
 from mailsync.providers.ews.connection import EwsConnection
 from mailsync.providers.ews.fetch import BODY_PATHS, get_items
 from mailsync.providers.ews.mail import mail_pages
-from mailsync.providers.graph.normalise import html_to_text
 
 CALENDAR_FOLDER = "calendar"
 DEFAULT_MAIL_FOLDERS = ("inbox", "sentitems")

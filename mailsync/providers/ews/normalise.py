@@ -22,14 +22,8 @@ from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.items import CalendarItem, MeetingCancellation, MeetingRequest
 
 from crm_store.items import Address, Attendee, MeetingItem, MessageItem, Sensitivity
-from mailsync.providers.graph.normalise import KEPT_HEADERS, html_to_text
+from mailsync.providers.common import SENSITIVITY_WORDS, html_to_text, kept_header
 
-SENSITIVITY = {
-    "normal": Sensitivity.NORMAL,
-    "personal": Sensitivity.PERSONAL,
-    "private": Sensitivity.PRIVATE,
-    "confidential": Sensitivity.CONFIDENTIAL,
-}
 RESPONSES = {
     "organizer": "organizer",
     "accept": "accepted",
@@ -87,7 +81,7 @@ def _sensitivity(value: str | None) -> Sensitivity:
     if not value:
         return Sensitivity.NORMAL
     try:
-        return SENSITIVITY[value.lower()]
+        return SENSITIVITY_WORDS[value.lower()]
     except KeyError:
         raise MalformedItem(f"unknown sensitivity {value!r}") from None
 
@@ -95,9 +89,9 @@ def _sensitivity(value: str | None) -> Sensitivity:
 def _headers(item: Any) -> dict[str, str]:
     kept: dict[str, str] = {}
     for header in getattr(item, "headers", None) or ():
-        name, value = getattr(header, "name", None), getattr(header, "value", None)
-        if isinstance(name, str) and isinstance(value, str) and name.lower() in KEPT_HEADERS:
-            kept[name.lower()] = value.strip()
+        found = kept_header(getattr(header, "name", None), getattr(header, "value", None))
+        if found is not None:
+            kept[found[0]] = found[1]
     return kept
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,23 +26,7 @@ from crm_store.items import (
     Sensitivity,
 )
 from mailsync.providers.base import ItemFailure
-
-# Headers the rules read (threading, bulk/auto-reply detection, sensitivity); the
-# rest of internetMessageHeaders is dropped at once. Keys are stored lower-case.
-KEPT_HEADERS = frozenset(
-    {
-        "in-reply-to",
-        "references",
-        "list-unsubscribe",
-        "list-id",
-        "auto-submitted",
-        "precedence",
-        "x-auto-response-suppress",
-        "x-autoreply",
-        "x-autorespond",
-        "sensitivity",
-    }
-)
+from mailsync.providers.common import SENSITIVITY_WORDS, html_to_text, kept_header
 
 MESSAGE_SELECT = ",".join(
     [
@@ -72,14 +55,6 @@ SENSITIVITY_CODES = {
     1: Sensitivity.PERSONAL,
     2: Sensitivity.PRIVATE,
     3: Sensitivity.CONFIDENTIAL,
-}
-
-SENSITIVITY_WORDS = {
-    "normal": Sensitivity.NORMAL,
-    "personal": Sensitivity.PERSONAL,
-    "private": Sensitivity.PRIVATE,
-    "confidential": Sensitivity.CONFIDENTIAL,
-    "company-confidential": Sensitivity.CONFIDENTIAL,
 }
 
 RESPONSES = {
@@ -156,9 +131,9 @@ def _headers(raw: dict[str, Any]) -> dict[str, str]:
     for header in values:
         if not isinstance(header, dict):
             raise MalformedItem("internetMessageHeaders holds a non-object")
-        name, value = header.get("name"), header.get("value")
-        if isinstance(name, str) and isinstance(value, str) and name.lower() in KEPT_HEADERS:
-            kept[name.lower()] = value.strip()
+        found = kept_header(header.get("name"), header.get("value"))
+        if found is not None:
+            kept[found[0]] = found[1]
     return kept
 
 
@@ -343,38 +318,6 @@ def split_page(
                 )
             )
     return upserts, removals, failures
-
-
-class _TextExtractor(HTMLParser):
-    SKIP = frozenset({"script", "style", "head"})
-    BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skipping += 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skipping:
-            self._skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 def body_to_text(body: dict[str, Any]) -> str | None:
