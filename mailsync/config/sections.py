@@ -145,6 +145,16 @@ class EwsSettings(Section):
                 "username_env" if self.username_env else "password_env",
                 "auth = 'oauth' signs in with the [tenant] app; remove username_env / password_env",
             )
+        if self.auth == "oauth" and not self.impersonation:
+            # An app token is no user: Exchange opens a mailbox for it only through
+            # ExchangeImpersonation, so without it every mailbox would fail at its first call.
+            raise KeyedValueError(
+                "impersonation",
+                "auth = 'oauth' signs in as the [tenant] app, which Exchange lets open a "
+                "mailbox only by impersonating it; set impersonation = true (and grant the "
+                "app the ApplicationImpersonation role / full_access_as_app), or use "
+                "auth = 'ntlm' with a service account",
+            )
         return self
 
 
