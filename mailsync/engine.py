@@ -177,11 +177,20 @@ class SyncEngine:
         on_page: Callable[[PageProgress], None] | None,
         tally: _Tally,
     ) -> None:
-        cursor = self._read_cursor(mailbox_id, folder)
+        cursor, complete = self._read_cursor(mailbox_id, folder)
         try:
-            self._follow(
+            end = self._follow(
                 mailbox_id, address, folder, cursor, provider, linker, stop, on_page, tally
             )
+            if cursor is not None and not complete:
+                # The stored cursor was a nextLink: this run finished a round that
+                # began in an earlier run (a killed or stopped one), and a round's
+                # deltaLink only covers changes made before the round began. One
+                # more round makes the run caught up with every change made before
+                # it started; an idle folder answers it with one empty page.
+                self._follow(
+                    mailbox_id, address, folder, end, provider, linker, stop, on_page, tally
+                )
         except CursorExpired as expired:
             # Drop the cursor and resync the folder now; a second expiry in the
             # same run is left to the next run (CursorExpired → temporary).
@@ -190,10 +199,10 @@ class SyncEngine:
                 reset_folder(session, mailbox_id, folder)
             self._follow(mailbox_id, address, folder, None, provider, linker, stop, on_page, tally)
 
-    def _read_cursor(self, mailbox_id: int, folder: str) -> str | None:
+    def _read_cursor(self, mailbox_id: int, folder: str) -> tuple[str | None, bool]:
+        """The folder's stored cursor and whether it ends a round (a deltaLink)."""
         with self._sessions() as session:
-            cursor, _complete = folder_cursor(session, mailbox_id, folder)
-            return cursor
+            return folder_cursor(session, mailbox_id, folder)
 
     def _follow(
         self,
@@ -206,11 +215,14 @@ class SyncEngine:
         stop: threading.Event,
         on_page: Callable[[PageProgress], None] | None,
         tally: _Tally,
-    ) -> None:
+    ) -> str | None:
+        """Apply the round from ``cursor`` page by page; returns the cursor stored last."""
+        stored = cursor
         for page in provider.changes(folder, cursor):
             write = self._prepare(page, address, provider, linker)
             with session_scope(self._sessions, write=True) as session:
                 apply_page(session, mailbox_id, write)
+            stored = page.next_cursor or stored
             tally.pages += 1
             tally.items += len(page.upserts)
             tally.failures += len(page.failures)
@@ -224,6 +236,7 @@ class SyncEngine:
                 raise _Stopped
         if stop.is_set():
             raise _Stopped
+        return stored
 
     # ------------------------------------------------------------------ one page
 

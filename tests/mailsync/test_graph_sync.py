@@ -5,6 +5,7 @@ Each test runs on SQLite and PostgreSQL (the ``engine``/``db_url`` fixtures).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,3 +220,29 @@ def test_malformed_items_go_to_the_ledger_and_the_rest_of_the_page_is_stored(
         with engine.connect() as conn:
             errors = list(conn.scalars(select(ProcessedItem.error)))
         assert errors and all(e for e in errors)
+
+
+def test_a_run_resuming_a_round_left_mid_way_catches_up_with_changes_since(
+    rig: SyncRig, engine: Engine
+) -> None:
+    # GIVEN a run stopped after its first inbox page (as a killed daemon leaves it):
+    # the stored cursor is a nextLink of a round whose watermark is when it began
+    address = rig.sandbox.mailboxes[0]
+    stop = threading.Event()
+    provider = rig.registry.provider_for("graph", address)
+    stopped = rig.sync_engine.sync_mailbox(
+        rig.mailbox_id(address), provider, stop=stop, on_page=lambda _: stop.set()
+    )
+    assert stopped.kind is OutcomeKind.STOPPED
+    # AND mail then arrives, and a copy the first page stored is deleted
+    synced = next(k for k, v in stored_copies(engine).items() if k[1] == address and not v[2])
+    rig.sandbox.deliver(address, 4)
+    rig.sandbox.delete(address, synced[2], hard=True)
+    # WHEN the mailbox is synced once more
+    outcome = rig.sync(address)
+    # THEN that run ends caught up with everything that changed before it started
+    # (finishing the old round alone would leave the new mail and the deletion out)
+    assert outcome.ok, outcome
+    assert stored_copies(engine)[synced][2] is True
+    problems = [p for p in convergence_problems(engine, rig.sandbox) if address in p]
+    assert problems == []
