@@ -7,6 +7,14 @@ sequence number is its position in the changelog, so a delta token only needs
 "changes after sequence S, up to the snapshot H taken when the round began"
 plus a resume position; nothing per client is stored on the server.
 
+The round's deltaLink carries H as its watermark: a change made while the
+round's pages were being fetched (after H) may or may not be in those pages,
+and is always in the next round. So a client that resumes a round from a
+nextLink and finishes it is caught up only to when the round began; it needs
+one more round to see what changed since (mailsync's engine takes it).
+tests/mailsync/sandbox/test_sandbox_delta_rounds.py checks this over many
+seeded interleavings of pages and changes.
+
 All state is guarded by one lock; rendering of items happens outside it from
 values captured under it, so large pages do not serialise other mailboxes.
 """
