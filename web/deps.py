@@ -46,8 +46,12 @@ def _write_session(state: State) -> Iterator[Session]:
         yield session
 
 
-DbSession = Annotated[Session, Depends(_read_session)]
-WriteSession = Annotated[Session, Depends(_write_session)]
+# scope="function": commit before the response is sent. With FastAPI's default ("request")
+# the commit ran after the client already had its 201, so a client reading right after a
+# write (the task pane reloading an item's links) could miss it, and a failed commit was
+# never reported to the client.
+DbSession = Annotated[Session, Depends(_read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 
 def _credentials(
