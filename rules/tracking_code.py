@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from crm_store.items import CorrespondenceItem
+from crm_store.items import CorrespondenceItem, MessageItem
 from rules.index import CrmIndex
 from rules.kinds import ACCOUNT, OPPORTUNITY, RULE
 from rules.linkset import LinkSet
@@ -62,7 +62,10 @@ def match_tracking_codes(
 ) -> None:
     start = len(links) if trace is not None else 0
     unknown: list[str] = []
-    for where, text in (("subject", item.subject), ("body", item.body_text)):
+    body = item.body_text
+    if body is None and isinstance(item, MessageItem):
+        body = item.body_html  # a code reads the same in markup; no need to strip tags
+    for where, text in (("subject", item.subject), ("body", body)):
         if not text:
             continue
         codes = scanner.codes(text)

@@ -48,6 +48,11 @@ def test_code_in_body_and_several_codes() -> None:
     assert links[(OPP, 200)].evidence.startswith("token: OPP-000124 in body")
 
 
+def test_code_in_an_html_only_body() -> None:
+    item = message(sender="x@unknown.org", body=None, body_html="<p>Ref <b>OPP-000123</b></p>")
+    assert (OPP, 100) in by_target(RulesEngine(make_index()).link(item))
+
+
 def test_code_glued_to_a_word_or_longer_number_is_not_a_code() -> None:
     item = message(sender="x@unknown.org", subject="XOPP-000123 and OPP-0001234")
     assert linked(RulesEngine(make_index()).link(item)).links == ()
