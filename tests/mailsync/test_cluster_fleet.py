@@ -74,8 +74,11 @@ def test_two_tickers_three_workers_one_killed(tmp_path: Path, cluster_db: Migrat
             fleet.kill("worker-0")
             assert fleet.log("worker-0").count("ended with") < 2, "worker-0 was killed mid-job"
             wait_for(
-                lambda: all(s is not None for s in last_syncs(engine).values()),
-                60,
+                lambda: (
+                    bool(last_syncs(engine))
+                    and all(s is not None for s in last_syncs(engine).values())
+                ),
+                90,
                 "every mailbox has synced once",
                 fleet,
             )

@@ -11,7 +11,7 @@ creating the subscription (web answers the handshake), and echoes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from mailsync.providers.base import TemporaryFailure
@@ -81,14 +81,14 @@ def _text(body: dict[str, object], key: str) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    text = value.replace("Z", "+00:00")
-    if "." in text:
-        # Graph sends 7 fractional digits; fromisoformat takes at most 6.
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
+    """Graph's 7 fractional digits (fromisoformat takes 6); a time without a zone is UTC."""
+    text = value.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise TemporaryFailure(f"subscription expiry {value!r} is not a date") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
