@@ -24,7 +24,7 @@ from exchangelib.recurrence import NumberedPattern
 
 from crm_store.items import CorrespondenceItem, ItemKind, MeetingItem, Removal
 from mailsync.providers.base import ChangePage, ItemFailure, PermanentFailure
-from mailsync.providers.ews.fetch import CALENDAR_PATHS, get_items
+from mailsync.providers.ews.fetch import CALENDAR_PATHS, ItemVersions, get_items
 from mailsync.providers.ews.mail import DELETE, ITEM_GONE, convert, failure, sync_call
 from mailsync.providers.ews.normalise import meeting_from_ews
 
@@ -77,9 +77,12 @@ def calendar_pages(
     cursor: str | None,
     page_size: int,
     window: Window,
+    versions: ItemVersions | None = None,
 ) -> Iterator[ChangePage]:
     current = CalendarCursor.parse(cursor)
     while True:
+        if versions is not None:
+            versions.clear()  # only the page being processed can be written back
         changes, new_state, done = sync_call(account, folder_obj, folder, current.state, page_size)
         upserts: list[CorrespondenceItem] = []
         removals: list[Removal] = []
@@ -95,13 +98,13 @@ def calendar_pages(
         if changed:
             refs = list(changed.values())
             for ref, item in zip(
-                refs, get_items(account, refs, CALENDAR_PATHS, folder), strict=True
+                refs, get_items(account, refs, CALENDAR_PATHS, folder, versions), strict=True
             ):
                 if isinstance(item, Exception):
                     if type(item).__name__ != ITEM_GONE:
                         failures.append(failure(ref.id, folder, f"{type(item).__name__}: {item}"))
                     continue
-                found = resolve(account, item, folder, window, failures)
+                found = resolve(account, item, folder, window, failures, versions)
                 ids = [m.provider_item_id for m in found]
                 for gone in set(current.produced.get(ref.id, [])) - set(ids):
                     removals.append(Removal(gone, folder, ItemKind.MEETING))
@@ -116,7 +119,12 @@ def calendar_pages(
 
 
 def resolve(
-    account: Any, item: Any, folder: str, window: Window, failures: list[ItemFailure]
+    account: Any,
+    item: Any,
+    folder: str,
+    window: Window,
+    failures: list[ItemFailure],
+    versions: ItemVersions | None = None,
 ) -> list[MeetingItem]:
     """The meetings one calendar item stands for: itself, or a master's instances."""
     found: list[CorrespondenceItem] = []
@@ -133,7 +141,7 @@ def resolve(
         wanted = [
             item.occurrence(i) for i in range(index, min(index + OCCURRENCE_BATCH, limit + 1))
         ]
-        got = get_items(account, wanted, CALENDAR_PATHS, folder)
+        got = get_items(account, wanted, CALENDAR_PATHS, folder, versions)
         past_end = False
         for instance in got:
             name = type(instance).__name__

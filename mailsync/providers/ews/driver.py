@@ -23,8 +23,9 @@ from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
 from mailsync.providers.base import AuthFailed, ChangePage, PermanentFailure, TemporaryFailure
 from mailsync.providers.common import html_to_text
 from mailsync.providers.ews.calendar import Window, calendar_pages
+from mailsync.providers.ews.categories import write_categories
 from mailsync.providers.ews.connection import EwsConnection
-from mailsync.providers.ews.fetch import BODY_PATHS, get_items
+from mailsync.providers.ews.fetch import BODY_PATHS, ItemVersions, get_items
 from mailsync.providers.ews.mail import mail_pages
 
 CALENDAR_FOLDER = "calendar"
@@ -73,6 +74,8 @@ class EwsProvider:
         self.settings = settings
         self._now = now
         self._account: Any = None
+        # Class and change key of the items of the page being processed (for write-back).
+        self._versions: ItemVersions = {}
 
     @property
     def account(self) -> Any:
@@ -116,10 +119,18 @@ class EwsProvider:
         page_size = max(1, min(self.settings.page_size, MAX_CHANGES_RETURNED))
         pages = (
             calendar_pages(
-                self.account, self.folder_object(folder), folder, cursor, page_size, self.window()
+                self.account,
+                self.folder_object(folder),
+                folder,
+                cursor,
+                page_size,
+                self.window(),
+                self._versions,
             )
             if folder == CALENDAR_FOLDER
-            else mail_pages(self.account, self.folder_object(folder), folder, cursor, page_size)
+            else mail_pages(
+                self.account, self.folder_object(folder), folder, cursor, page_size, self._versions
+            )
         )
         return self._refreshing(pages)
 
@@ -158,7 +169,4 @@ class EwsProvider:
         return bodies
 
     def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:
-        raise PermanentFailure(
-            "category write-back is not available for EWS mailboxes yet; "
-            "set [sync] write_back_category = false for them"
-        )
+        write_categories(self.account, item_id, categories, self._versions)

@@ -100,12 +100,29 @@ class GetItemsOrErrors(GetItem):  # type: ignore[misc]
     )
 
 
-def get_items(account: Any, ids: Sequence[Any], paths: set[Any], folder: str) -> list[Any]:
-    """Items (or the per-item exception) for ``ids``, in the same order."""
+ItemVersions = dict[str, tuple[type[Any], str]]
+
+
+def get_items(
+    account: Any,
+    ids: Sequence[Any],
+    paths: set[Any],
+    folder: str,
+    versions: ItemVersions | None = None,
+) -> list[Any]:
+    """Items (or the per-item exception) for ``ids``, in the same order.
+
+    ``versions`` collects each item read (its class, id and change key), so a
+    category write-back on the page just read needs no request of its own.
+    """
     found: list[Any] = []
     with translated(folder):
         for start in range(0, len(ids), GETITEM_BATCH):
             chunk = list(ids[start : start + GETITEM_BATCH])
             service = GetItemsOrErrors(account=account, chunk_size=GETITEM_BATCH)
             found.extend(service.call(items=chunk, additional_fields=paths, shape=ID_ONLY))
+    if versions is not None:
+        for item in found:
+            if not isinstance(item, Exception) and getattr(item, "id", None):
+                versions[item.id] = (type(item), item.changekey)
     return found

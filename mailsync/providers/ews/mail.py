@@ -20,7 +20,12 @@ from exchangelib.services import SyncFolderItems
 from crm_store.items import CorrespondenceItem, ItemKind, Removal
 from mailsync.providers.base import ChangePage, ItemFailure
 from mailsync.providers.ews.errors import translated
-from mailsync.providers.ews.fetch import MEETING_MESSAGE_PATHS, MESSAGE_PATHS, get_items
+from mailsync.providers.ews.fetch import (
+    MEETING_MESSAGE_PATHS,
+    MESSAGE_PATHS,
+    ItemVersions,
+    get_items,
+)
 from mailsync.providers.ews.normalise import (
     MalformedItem,
     meeting_from_request,
@@ -60,10 +65,18 @@ def failure(item_id: str, folder: str, error: str, excerpt: str = "") -> ItemFai
 
 
 def mail_pages(
-    account: Any, folder_obj: Any, folder: str, cursor: str | None, page_size: int
+    account: Any,
+    folder_obj: Any,
+    folder: str,
+    cursor: str | None,
+    page_size: int,
+    versions: ItemVersions | None = None,
 ) -> Iterator[ChangePage]:
+    """Pages of a mail folder; ``versions`` holds the change keys of the current page's items."""
     state = cursor
     while True:
+        if versions is not None:
+            versions.clear()  # only the page being processed can be written back
         changes, new_state, done = sync_call(account, folder_obj, folder, state, page_size)
         upsert_ids: dict[str, Any] = {}
         removals: list[Removal] = []
@@ -73,7 +86,7 @@ def mail_pages(
                 removals.append(Removal(item.id, folder, ItemKind.MESSAGE))
             elif change in (CREATE, UPDATE):
                 upsert_ids[item.id] = item
-        upserts, failures = read_messages(account, list(upsert_ids.values()), folder)
+        upserts, failures = read_messages(account, list(upsert_ids.values()), folder, versions)
         yield ChangePage(folder, upserts, removals, failures, next_cursor=new_state, is_last=done)
         if done:
             return
@@ -81,14 +94,15 @@ def mail_pages(
 
 
 def read_messages(
-    account: Any, refs: list[Any], folder: str
+    account: Any, refs: list[Any], folder: str, versions: ItemVersions | None = None
 ) -> tuple[list[CorrespondenceItem], list[ItemFailure]]:
     upserts: list[CorrespondenceItem] = []
     failures: list[ItemFailure] = []
     if not refs:
         return upserts, failures
     meeting_refs = []
-    for ref, item in zip(refs, get_items(account, refs, MESSAGE_PATHS, folder), strict=True):
+    found = get_items(account, refs, MESSAGE_PATHS, folder, versions)
+    for ref, item in zip(refs, found, strict=True):
         if isinstance(item, Exception):
             if type(item).__name__ != ITEM_GONE:  # gone since the sync call: next round says so
                 failures.append(failure(ref.id, folder, f"{type(item).__name__}: {item}"))
@@ -97,7 +111,7 @@ def read_messages(
         else:
             convert(item, folder, upserts, failures, message_from_ews)
     if meeting_refs:
-        got = get_items(account, meeting_refs, MEETING_MESSAGE_PATHS, folder)
+        got = get_items(account, meeting_refs, MEETING_MESSAGE_PATHS, folder, versions)
         for ref, item in zip(meeting_refs, got, strict=True):
             if isinstance(item, Exception):
                 if type(item).__name__ != ITEM_GONE:

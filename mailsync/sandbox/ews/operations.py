@@ -21,6 +21,7 @@ from mailsync.sandbox.ews.render import (
     OccurrenceRef,
     Shape,
     calendar_item_xml,
+    change_key,
     message_xml,
 )
 from mailsync.sandbox.ews.soap import attr, error, m, success, t, text_element
@@ -85,7 +86,7 @@ class EwsOperations:
                 "ErrorNonExistentMailbox", f"No mailbox with such guid: {address}."
             ) from exc
 
-    def _check(self, target: Target, mailbox: int) -> int:
+    def check_access(self, target: Target, mailbox: int) -> int:
         if mailbox != target.mailbox and not target.may_open_others:
             raise ItemError(
                 "ErrorAccessDenied", "Access is denied. Check credentials and try again."
@@ -104,14 +105,14 @@ class EwsOperations:
                     "ErrorFolderNotFound",
                     f"The specified folder '{name}' could not be found in the store.",
                 )
-            return self._check(target, mailbox), name
+            return self.check_access(target, mailbox), name
         plain = elem.find(t("FolderId"))
         if plain is not None:
             wanted = plain.get("Id", "")
             for mailbox in range(len(self.world.users)):
                 for name in FOLDERS:
                     if folder_id(self.world.config.seed, mailbox, name) == wanted:
-                        return self._check(target, mailbox), name
+                        return self.check_access(target, mailbox), name
             raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.")
         raise ItemError("ErrorInvalidRequest", "The request is missing a folder id.")
 
@@ -229,8 +230,11 @@ class EwsOperations:
         changes = []
         for entry in page.entries:
             item_id = self.world.ids.encode(mailbox, entry.ref)
+            # The item's current version, as GetItem and UpdateItem see it.
             key = (
-                f"CQAAABYAAAA{mix(entry.ref, entry.state.seq if entry.state else 0) & 0xFFFFFF:06x}"
+                change_key(entry.state.seq, entry.ref, len(entry.state.categories))
+                if entry.state
+                else change_key(0, entry.ref, 0)
             )
             id_xml = f"<t:ItemId Id={attr(item_id)} ChangeKey={attr(key)}/>"
             if entry.removed is not None:
@@ -412,7 +416,7 @@ class EwsOperations:
         decoded = self.world.ids.decode(item_id)
         if decoded is None:
             raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.")
-        mailbox = self._check(target, decoded[0])
+        mailbox = self.check_access(target, decoded[0])
         ref = decoded[1]
         if not is_event_ref(ref):
             if tag != "ItemId":

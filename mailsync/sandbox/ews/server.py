@@ -31,13 +31,14 @@ from mailsync.sandbox.auth import TlsFiles, TokenError, TokenIssuer, make_tls_fi
 from mailsync.sandbox.ews import soap
 from mailsync.sandbox.ews.operations import EwsError, EwsOperations, ItemError, Target
 from mailsync.sandbox.ews.syncstate import SyncStateCodec
+from mailsync.sandbox.ews.update import ItemUpdates
 from mailsync.sandbox.faults import FaultInjector, FaultKind
 from mailsync.sandbox.stats import RequestStats
 from mailsync.sandbox.world import World
 
 EWS_PATH = "/EWS/Exchange.asmx"
 EWS_AUDIENCE = "https://outlook.office365.com"
-OPERATIONS = ("ConvertId", "GetFolder", "SyncFolderItems", "GetItem")
+OPERATIONS = ("ConvertId", "GetFolder", "SyncFolderItems", "GetItem", "UpdateItem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class EwsEndpoint:
         self.faults = faults or FaultInjector(seed=world.config.seed)
         self.stats = RequestStats()
         self.operations = EwsOperations(world, SyncStateCodec(secrets.token_bytes(32)))
+        self.updates = ItemUpdates(self.operations)
         self.recorded: deque[bytes] = deque(maxlen=max(1, settings.keep_xml))
         self._accounts = {a.username.lower(): a for a in settings.accounts}
         self._dir = directory or Path(tempfile.mkdtemp(prefix="ews-sandbox-"))
@@ -244,6 +246,7 @@ class EwsEndpoint:
                 "GetFolder": self.operations.get_folder,
                 "SyncFolderItems": self.operations.sync_folder_items,
                 "GetItem": self.operations.get_item,
+                "UpdateItem": self.updates.update_item,
             }[name]
             return 200, soap.response(name, method(request.operation, target))
         except EwsError as exc:
