@@ -1,0 +1,307 @@
+"""The task pane in a real browser against the real web service, store and rules.
+
+Each test reads as GIVEN (CRM data and the Outlook item) / WHEN (what the user clicks in
+the pane) / THEN (what the pane shows and, through the API, what the store now holds).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from crm_store.items import Address, LinkSpec, TargetKind
+from crm_store.models import Mailbox
+from crm_store.sync_writes import PageWrite, apply_page
+from rules import Linked
+from tests.e2e.conftest import Crm, OpenPane, WebService, person, token_for
+from tests.factories import message_item
+from web.rules_context import RulesContext, rules_settings_from
+
+JANE_MESSAGE_ID = "<quote-42@acme.example>"
+
+
+def jane_email(crm: Crm, **changes: Any) -> dict[str, Any]:
+    """An email from Jane (a known contact) to the seller, in read mode."""
+    item: dict[str, Any] = {
+        "itemType": "message",
+        "itemId": "AAMkAGI2TG93AAA/jane+quote=",
+        "internetMessageId": JANE_MESSAGE_ID,
+        "conversationId": "AAQkAGI2conv42",
+        "subject": "Quote for the 2026 renewal",
+        "from": person("Jane Roe", crm.jane),
+        "to": [person("Sam Seller", crm.seller)],
+        "cc": [],
+        "dateTimeCreated": "2026-03-02T09:15:00Z",
+        "body": "Hi Sam, please find the quote attached. Jane",
+        "headers": f"Message-ID: {JANE_MESSAGE_ID}\r\nSubject: Quote for the 2026 renewal\r\n",
+    }
+    item.update(changes)
+    return item
+
+
+def links_in_store(web: WebService, user: str, **selector: str) -> list[tuple[str, int, str, str]]:
+    """(targetKind, targetId, originKind, reason) of the item's links, read through the API."""
+    with web.api(user) as api:
+        answer = api.get("/items/links", params=selector)
+    assert answer.status_code == 200, answer.text
+    return [
+        (link["targetKind"], link["targetId"], link["originKind"], link["reason"])
+        for link in answer.json()["links"]
+    ]
+
+
+def test_link_a_known_contacts_email_to_an_opportunity(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN an email from Jane, a contact at Acme, that the daemon has not synced yet
+    pane = open_pane(jane_email(crm), user=crm.seller)
+    page = pane.page
+
+    # THEN the pane shows who Jane is, Acme, and the open deals with the suggested one first
+    jane = page.locator(f'[data-person="{crm.jane}"]')
+    assert "Jane Roe, Head of Purchasing · Acme Corporation" in jane.inner_text()
+    assert page.locator(f'[data-record="account:{crm.acme_id}"]').is_visible()
+    deals = page.locator("#opportunities [data-record]")
+    assert deals.count() == 2
+    assert "Suggested" in deals.nth(0).inner_text()
+    assert crm.renewal in deals.nth(0).inner_text()
+    assert crm.expansion in deals.nth(1).inner_text()
+    assert "Not in the CRM yet" in page.locator("#links").inner_text()
+
+    # WHEN the seller links it to the colleague's expansion deal with one click
+    pane.button("link", f"opportunity:{crm.expansion_id}").click()
+
+    # THEN the pane lists the link with its reason, and the store has it as a person's link
+    linked = page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]')
+    linked.wait_for()
+    assert f"linked by {crm.seller} in Outlook" in linked.inner_text()
+    stored = links_in_store(web, crm.seller, internetMessageId=JANE_MESSAGE_ID)
+    assert ("opportunity", crm.expansion_id, "person", f"linked by {crm.seller} in Outlook") in (
+        stored
+    )
+    # and the item was stored with the rules' own links for Jane and Acme as well
+    assert {(k, i) for k, i, _, _ in stored} >= {
+        ("contact", crm.jane_id),
+        ("account", crm.acme_id),
+    }
+    assert "Linked" in page.locator(f'[data-record="opportunity:{crm.expansion_id}"]').inner_text()
+
+
+def daemon_run(web: WebService, crm: Crm) -> tuple[LinkSpec, ...]:
+    """The daemon's link step on its own copy of Jane's email: real rules, then apply_page."""
+    item = message_item(
+        provider_item_id="AAMk-daemon-inbox-copy",
+        folder="inbox",
+        internet_message_id=JANE_MESSAGE_ID,
+        subject="Quote for the 2026 renewal",
+        sender=Address(crm.jane, "Jane Roe"),
+        to=(Address(crm.seller, "Sam Seller"),),
+    )
+    rules = RulesContext(
+        rules_settings_from(web.settings.rules), web.settings.rules.internal_domains
+    )
+    with web.sessions() as session:
+        result, _ = rules.run(session, item, mailbox_owner=crm.seller)
+        assert isinstance(result, Linked)
+        mailbox_id = session.execute(
+            select(Mailbox.id).where(Mailbox.address == crm.seller)
+        ).scalar_one()
+        page = PageWrite(
+            folder="inbox",
+            messages=[item],
+            links={item.message_key: result.links},
+            tracked_keys=frozenset({item.message_key}),
+        )
+        apply_page(session, mailbox_id, page)
+        session.commit()
+    return result.links
+
+
+def test_unlink_is_honoured_by_a_later_rules_run(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN Jane's email, linked by the rules (stored through the pane's link to Jane)
+    pane = open_pane(jane_email(crm), user=crm.seller)
+    pane.button("link", f"contact:{crm.jane_id}").click()
+    renewal_link = pane.page.locator(f'#links [data-link="opportunity:{crm.renewal_id}"]')
+    renewal_link.wait_for()
+    assert "inferred: account Acme Corporation has one open" in renewal_link.inner_text()
+
+    # WHEN the seller unlinks the renewal deal the rules inferred
+    pane.button("unlink", f"opportunity:{crm.renewal_id}").click()
+    renewal_link.wait_for(state="detached")
+    assert "will not link it again" in pane.page.locator("#notice").inner_text()
+
+    # AND the daemon later runs the rules on its own copy of the same email
+    wanted = daemon_run(web, crm)
+
+    # THEN the rules still want the deal (so only the suppression keeps it out) ...
+    assert (TargetKind.OPPORTUNITY, crm.renewal_id) in {
+        (s.target_kind, s.target_id) for s in wanted
+    }
+    # ... and the store does not get it back, while the other rule links stay
+    stored = {
+        (k, i) for k, i, _, _ in links_in_store(web, crm.seller, internetMessageId=JANE_MESSAGE_ID)
+    }
+    assert ("opportunity", crm.renewal_id) not in stored
+    assert ("account", crm.acme_id) in stored
+
+    # AND the pane, opened again, still shows it unlinked
+    again = open_pane(jane_email(crm), user=crm.seller)
+    assert again.page.locator(f'#links [data-link="opportunity:{crm.renewal_id}"]').count() == 0
+    assert again.button("link", f"opportunity:{crm.renewal_id}").is_visible()
+
+
+def test_unknown_sender_becomes_a_contact_and_is_linked(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN an email from someone at Acme who is not a contact yet
+    newcomer = "lee.new@acme.example"
+    item = jane_email(
+        crm,
+        internetMessageId="<intro-7@acme.example>",
+        itemId="AAMkIntro7",
+        subject="Introduction",
+        headers="Message-ID: <intro-7@acme.example>\r\n",
+    )
+    item["from"] = person("Lee New", newcomer)
+    pane = open_pane(item, user=crm.seller)
+    row = pane.page.locator(f'[data-person="{newcomer}"]')
+    assert "Not a contact yet · Acme Corporation (by domain)" in row.inner_text()
+
+    # WHEN the seller clicks "Create contact"
+    row.locator('button[data-action="create-contact"]').click()
+
+    # THEN the pane shows the new contact linked to this email, at the account of the domain
+    notice = pane.page.locator("#notice")
+    notice.filter(has_text="Created contact Lee New at Acme Corporation").wait_for()
+    contact_link = pane.page.locator('#links [data-link^="contact:"]', has_text="Lee New")
+    contact_link.wait_for()
+    assert "Lee New, " not in row.inner_text()  # no title invented
+    assert "Acme Corporation" in pane.page.locator(f'[data-person="{newcomer}"]').inner_text()
+    with web.api(crm.seller) as api:
+        found = api.get("/records/search", params={"q": "lee.new@acme", "kind": "contact"}).json()
+    assert [h["label"] for h in found["hits"]] == ["Lee New"]
+    contact_id = found["hits"][0]["id"]
+    stored = links_in_store(web, crm.seller, internetMessageId="<intro-7@acme.example>")
+    assert ("contact", contact_id) in {(k, i) for k, i, _, _ in stored}
+
+
+def test_expired_token_shows_a_sign_in_prompt(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN Office hands the pane an access token that expired an hour ago
+    expired = token_for(web.idp, crm.seller, expired=True)
+    pane = open_pane(jane_email(crm), user=crm.seller, silent_token=expired, wait=False)
+
+    # THEN the pane asks the user to sign in (no crash, no blank pane)
+    prompt = pane.page.locator('[data-state="signin"]')
+    prompt.wait_for()
+    assert "Sign in" in prompt.inner_text()
+    assert pane.page.locator("#search").is_hidden()
+    pane.screenshot("test_expired_token_shows_a_sign_in_prompt-prompt")
+
+    # WHEN the user clicks "Sign in" (Office's interactive sign-in gives a fresh token)
+    prompt.locator('button[data-action="sign-in"]').click()
+
+    # THEN the pane loads the item as usual
+    pane.wait_ready()
+    assert pane.double()["tokenRequests"][-1] == "silent"
+    assert "interactive" in pane.double()["tokenRequests"]
+    assert pane.page.locator(f'[data-person="{crm.jane}"]').is_visible()
+
+
+def test_offline_backend_shows_a_retry_state(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN the CRM service cannot be reached from the pane
+    pane = open_pane(jane_email(crm), user=crm.seller, wait=False, block_api=True)
+
+    # THEN the pane says so and offers to try again
+    offline = pane.page.locator('[data-state="offline"]')
+    offline.wait_for()
+    assert "cannot be reached" in offline.inner_text()
+    assert offline.locator('button[data-action="retry"]').is_visible()
+
+
+def test_meeting_links_to_an_opportunity_found_by_search(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN a meeting Jane organised, open in read mode
+    meeting = {
+        "itemType": "appointment",
+        "itemId": "AAMkMeeting/77+x=",
+        "subject": "Renewal kick-off",
+        "organizer": person("Jane Roe", crm.jane),
+        "requiredAttendees": [person("Sam Seller", crm.seller)],
+        "optionalAttendees": [person("Cara Colleague", crm.colleague)],
+        "start": "2026-03-10T14:00:00Z",
+        "end": "2026-03-10T15:00:00Z",
+        "body": "Agenda: scope, timeline",
+    }
+    pane = open_pane(meeting, user=crm.seller)
+    assert "Organizer" in pane.page.locator(f'[data-person="{crm.jane}"]').inner_text()
+    assert "Colleague" in pane.page.locator(f'[data-person="{crm.colleague}"]').inner_text()
+
+    # WHEN the seller searches for the expansion deal by code and links it
+    pane.page.locator("#search-input").fill("000102")
+    hit = pane.page.locator(f'#search-results [data-hit="opportunity:{crm.expansion_id}"]')
+    hit.wait_for()
+    hit.locator('button[data-action="link"]').click()
+
+    # THEN the meeting is stored and linked, found by its Exchange (REST) id
+    pane.page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]').wait_for()
+    assert "Linked" in hit.inner_text()
+    stored = links_in_store(web, crm.seller, itemId="AAMkMeeting-77_x=")
+    assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
+
+
+def test_compose_links_are_applied_once_the_message_is_sent(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN the seller is writing a new message to Jane
+    draft = {
+        "itemType": "message",
+        "subject": "Follow-up on the expansion",
+        "to": [person("Jane Roe", crm.jane)],
+        "cc": [],
+        "body": "Hi Jane,",
+    }
+    pane = open_pane(draft, user=crm.seller, mode="compose")
+    assert "links are applied when the message is sent" in pane.page.inner_text("#item-mode")
+
+    # WHEN they pick the expansion deal
+    pane.button("link", f"opportunity:{crm.expansion_id}").click()
+
+    # THEN it is pending on the draft: kept in the item's custom property, draft saved and
+    # marked for tracking; nothing is in the store yet
+    pane.page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]').wait_for()
+    record = pane.double()
+    pending = record["customProperties"]["mailsyncPendingLinks"]
+    assert [(p["kind"], p["id"]) for p in json.loads(pending)] == [
+        ("opportunity", crm.expansion_id)
+    ]
+    assert "saveAsync" in record["calls"]
+    assert 'internetHeaders.setAsync:{"X-Mailsync-Track":"1"}' in record["calls"]
+
+    # WHEN the message has been sent and the pane opens on the sent copy (same custom property)
+    sent = jane_email(
+        crm,
+        itemId="AAMkSentCopy1",
+        internetMessageId="<followup-1@ourco.example>",
+        subject="Follow-up on the expansion",
+        headers="Message-ID: <followup-1@ourco.example>\r\n",
+        customProperties=record["customProperties"],
+    )
+    sent["from"] = person("Sam Seller", crm.seller)
+    sent["to"] = [person("Jane Roe", crm.jane)]
+    sent_pane = open_pane(sent, user=crm.seller)
+
+    # THEN the pending link is applied through the API and cleared from the item
+    sent_pane.page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]').wait_for()
+    assert "Applied 1 link" in sent_pane.page.locator("#notice").inner_text()
+    assert "mailsyncPendingLinks" not in sent_pane.double()["customProperties"]
+    stored = links_in_store(web, crm.seller, internetMessageId="<followup-1@ourco.example>")
+    assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
