@@ -7,7 +7,7 @@ promise to the user), then the block list, internal-only, and bulk/automatic.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from crm_store.items import CorrespondenceItem, MessageItem, Sensitivity
 from rules.index import CrmIndex
@@ -44,24 +44,44 @@ class Exclusions:
     def check(
         self, item: CorrespondenceItem, roles: list[Role], index: CrmIndex, trace: Trace | None
     ) -> Excluded | None:
-        found = (
+        if trace is not None:
+            return self._explained(item, roles, index, trace)
+        return (
             _private(item)
             or self._blocked(roles)
             or self._internal(roles, index)
             or _bulk_or_automatic(item)
         )
-        if found is not None:
-            if trace is not None:
+
+    def _explained(
+        self, item: CorrespondenceItem, roles: list[Role], index: CrmIndex, trace: Trace
+    ) -> Excluded | None:
+        """The same checks, each reported with why it did or did not apply."""
+        external = next((a for _, a in roles if not index.is_internal(a)), None)
+        checks: tuple[tuple[str, Callable[[], Excluded | None], str], ...] = (
+            ("private", lambda: _private(item), f"sensitivity is {item.sensitivity}"),
+            ("blocked", lambda: self._blocked(roles), "no participant is on the block list"),
+            (
+                "internal_only",
+                lambda: self._internal(roles, index),
+                "not checked (internal_only_excluded is off)"
+                if not self._internal_only
+                else f"{external} is not one of ours"
+                if external
+                else "no participants",
+            ),
+            (
+                "bulk_or_automatic",
+                lambda: _bulk_or_automatic(item),
+                "no Auto-Submitted, List-*, Precedence or auto-reply mark",
+            ),
+        )
+        for name, run, why_not in checks:
+            found = run()
+            if found is not None:
                 trace.append(StepReport(f"exclusion:{found.reason}", True, found.detail))
-            return found
-        if trace is not None:
-            trace.append(
-                StepReport(
-                    "exclusions",
-                    False,
-                    "not private, no blocked participant, not internal-only, not bulk/automatic",
-                )
-            )
+                return found
+            trace.append(StepReport(f"exclusion:{name}", False, why_not))
         return None
 
     def _blocked(self, roles: list[Role]) -> Excluded | None:

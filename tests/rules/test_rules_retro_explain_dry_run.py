@@ -115,7 +115,10 @@ def test_explain_lists_every_step_with_verdict_and_reason() -> None:
     explanation = explain(message(subject="Hello"), make_index(), rules, mailbox=ALICE)
     steps = {s.step: s for s in explanation.steps}
     assert list(steps) == [
-        "exclusions",
+        "exclusion:private",
+        "exclusion:blocked",
+        "exclusion:internal_only",
+        "exclusion:bulk_or_automatic",
         "tracking_code",
         "thread",
         "participant",
@@ -124,6 +127,8 @@ def test_explain_lists_every_step_with_verdict_and_reason() -> None:
         "rule:tag",
         "inference",
     ]
+    assert steps["exclusion:private"].why == "sensitivity is normal"
+    assert steps["exclusion:internal_only"].why == "jane@acme.com is not one of ours"
     assert not steps["tracking_code"].fired
     assert steps["participant"].fired
     assert "participant: from=jane@acme.com → contact Jane Doe" in steps["participant"].why
@@ -136,7 +141,13 @@ def test_explain_lists_every_step_with_verdict_and_reason() -> None:
 
 def test_explain_of_an_excluded_item_stops_at_the_exclusion() -> None:
     explanation = explain(message(headers={"Precedence": "bulk"}), make_index())
-    assert [s.step for s in explanation.steps] == ["exclusion:bulk"]
+    assert [s.step for s in explanation.steps] == [
+        "exclusion:private",
+        "exclusion:blocked",
+        "exclusion:internal_only",
+        "exclusion:bulk",
+    ]
+    assert [s.fired for s in explanation.steps] == [False, False, False, True]
     assert isinstance(explanation.result, Excluded)
     assert explanation.lines()[-1] == "→ excluded (bulk): header Precedence: bulk"
 
