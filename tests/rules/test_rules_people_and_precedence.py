@@ -138,3 +138,10 @@ def test_code_on_another_account_adds_that_account_and_skips_inference_there() -
     assert {(OPP, 200), (ACC, 2), (CON, 10), (ACC, 1), (OPP, 100)} <= set(links)
     assert links[(OPP, 100)].origin_kind is OriginKind.INFERRED
     assert isinstance(result, Linked) and result.suggestions == ()
+
+
+def test_suppressions_as_the_store_reads_them_plain_strings() -> None:
+    # GIVEN suppression rows read from the database: kinds are plain strings
+    suppressed = {("account", 1), ("opportunity", 100)}
+    result = RulesEngine(make_index()).link(message(), ALICE, suppressed=suppressed)  # type: ignore[arg-type]
+    assert set(links_of(result)) == {(CON, 10)}
