@@ -47,7 +47,9 @@ function row(attributes, main, action) {
 /** "Link" or, when the item is already linked to it, a "Linked" badge. */
 function linkButton(state, actions, target) {
   const key = targetKey(target.kind, target.id);
-  if (state.linkedKeys.has(key)) return badge("Linked", "linked");
+  if (state.linkedKeys.has(key)) {
+    return badge(usesPending(state.item) ? "Chosen" : "Linked", "linked");
+  }
   return h(
     "button",
     {

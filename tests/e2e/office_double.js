@@ -133,7 +133,7 @@
       },
       saveAsync: function () {
         record.calls.push("saveAsync");
-        savedId = savedId || "AAMkSavedDraft" + Date.now();
+        savedId = savedId || (message ? "AAMkSavedDraft" : "AAMkSavedMeeting") + Date.now();
         record.savedItemId = savedId;
         succeed(lastArgument(arguments), savedId);
       },

@@ -305,3 +305,29 @@ def test_compose_links_are_applied_once_the_message_is_sent(
     assert "mailsyncPendingLinks" not in sent_pane.double()["customProperties"]
     stored = links_in_store(web, crm.seller, internetMessageId="<followup-1@ourco.example>")
     assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
+
+
+def test_new_meeting_is_linked_when_saved(crm: Crm, web: WebService, open_pane: OpenPane) -> None:
+    # GIVEN the seller is setting up a new meeting with Jane (compose mode, never saved)
+    draft = {
+        "itemType": "appointment",
+        "subject": "Renewal pricing call",
+        "requiredAttendees": [person("Jane Roe", crm.jane)],
+        "optionalAttendees": [],
+        "start": "2026-03-12T10:00:00Z",
+        "end": "2026-03-12T10:30:00Z",
+        "body": "Pricing for OPP-000101",
+    }
+    pane = open_pane(draft, user=crm.seller, mode="compose")
+    assert "links are applied when it is saved" in pane.page.inner_text("#item-mode")
+    assert "Not saved yet" in pane.page.locator("#links").inner_text()
+
+    # WHEN they link the renewal deal
+    pane.button("link", f"opportunity:{crm.renewal_id}").click()
+
+    # THEN the pane saved the meeting and the saved calendar item is stored and linked
+    pane.page.locator(f'#links [data-link="opportunity:{crm.renewal_id}"]').wait_for()
+    record = pane.double()
+    assert "saveAsync" in record["calls"]
+    stored = links_in_store(web, crm.seller, itemId=record["savedItemId"])
+    assert ("opportunity", crm.renewal_id, "person") in {(k, i, o) for k, i, o, _ in stored}
