@@ -128,7 +128,9 @@ class AccountDomain(Base):
     __tablename__ = "account_domains"
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     domain: Mapped[str] = mapped_column(String(255), unique=True)
 
     account: Mapped[Account] = relationship(back_populates="domains")
@@ -162,7 +164,9 @@ class ContactEmail(Base):
     __tablename__ = "contact_emails"
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(320), unique=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 

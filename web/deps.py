@@ -1,5 +1,8 @@
 """The routes' dependencies, as ``Annotated`` aliases so signatures say what they get.
 
+Dependencies that do no I/O are ``async`` so FastAPI runs them on the event
+loop instead of hopping to the thread pool for each (it adds up per request).
+
 ``DbSession`` is the request's unit of work: it commits when the route
 returns and rolls back if it raises (the request owns the transaction).
 ``WriteSession`` is the same, but takes SQLite's write lock at BEGIN so a
@@ -28,7 +31,7 @@ bearer = HTTPBearer(
 )
 
 
-def web_state(request: Request) -> WebState:
+async def web_state(request: Request) -> WebState:
     state: WebState = request.app.state.web
     return state
 
@@ -54,7 +57,7 @@ DbSession = Annotated[Session, Depends(_read_session, scope="function")]
 WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 
-def _credentials(
+async def _credentials(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     if credentials is None or not credentials.credentials.strip():
@@ -80,7 +83,7 @@ WritingUser = Annotated[Principal, Depends(_write_principal)]
 """The signed-in user for routes that write (uses the request's WriteSession)."""
 
 
-def _rules(state: State) -> RulesContext:
+async def _rules(state: State) -> RulesContext:
     return state.rules
 
 

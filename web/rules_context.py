@@ -12,28 +12,15 @@ suggestions here are what the daemon's rules would say.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from crm_store.items import CorrespondenceItem, LinkSpec
+from crm_store.items import CorrespondenceItem
 from crm_store.links import latest_links_for_conversations, links_for_messages_by_message_id
-from crm_store.models import Account, AccountDomain, Contact, ContactEmail, Opportunity, User
-from crm_store.upsert import chunks
 from mailsync.config.sections import RulesSettings as ConfiguredRules
-from rules import (
-    AccountRecord,
-    ContactRecord,
-    CrmIndex,
-    LinkResult,
-    OpportunityRecord,
-    RulesEngine,
-    RulesSettings,
-    StoredThreadLinks,
-    TargetRef,
-)
+from rules import LinkResult, RulesEngine, RulesSettings, StoredThreadLinks, TargetRef
 from rules.tracking_code import CodeScanner
+from web.crm_slice import CrmSlice, load_slice
 
 MAX_CODES = 50
 
@@ -46,14 +33,6 @@ def rules_settings_from(configured: ConfiguredRules) -> RulesSettings:
         blocked_domains=tuple(configured.blocked_domains),
         retro_window_days=max(1, configured.retro_window_days),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CrmSlice:
-    """The records an item's addresses and codes can reach, plus the index built from them."""
-
-    index: CrmIndex
-    contacts_by_address: dict[str, ContactRecord] = field(default_factory=dict)
 
 
 class StoreThreadLookup:
@@ -95,41 +74,7 @@ class RulesContext:
     def load_slice(
         self, session: Session, addresses: Collection[str], codes: Sequence[str] = ()
     ) -> CrmSlice:
-        wanted = sorted({a.strip().lower() for a in addresses if a and "@" in a})
-        domains = sorted({a.rpartition("@")[2] for a in wanted})
-        contacts = _contacts(session, wanted)
-        account_ids = {c.account_id for c in contacts if c.account_id is not None}
-        for chunk in chunks(domains):
-            account_ids.update(
-                int(i)
-                for i in session.scalars(
-                    select(AccountDomain.account_id).where(AccountDomain.domain.in_(chunk))
-                )
-            )
-        by_code = _opportunities(session, Opportunity.code.in_(codes)) if codes else []
-        account_ids.update(o.account_id for o in by_code)
-        accounts = _accounts(session, account_ids)
-        opportunities = {o.id: o for o in by_code}
-        if account_ids:
-            for id_chunk in chunks(sorted(account_ids)):
-                for opportunity in _opportunities(
-                    session, Opportunity.account_id.in_(id_chunk) & (Opportunity.status == "open")
-                ):
-                    opportunities[opportunity.id] = opportunity
-        users = [
-            str(e)
-            for chunk in chunks(wanted)
-            for e in session.scalars(select(User.email).where(func.lower(User.email).in_(chunk)))
-        ]
-        index = CrmIndex.build(
-            accounts=accounts,
-            contacts=contacts,
-            opportunities=opportunities.values(),
-            user_emails=users,
-            internal_domains=self.internal_domains,
-        )
-        by_address = {e: c for c in contacts for e in c.emails if e in set(wanted)}
-        return CrmSlice(index, by_address)
+        return load_slice(session, addresses, codes, self.internal_domains)
 
     def evaluate(
         self,
@@ -160,88 +105,3 @@ class RulesContext:
             session, crm, item, mailbox_owner=mailbox_owner, suppressed=suppressed
         )
         return result, crm
-
-
-def _contacts(session: Session, emails: Sequence[str]) -> list[ContactRecord]:
-    ids: set[int] = set()
-    for chunk in chunks(emails):
-        ids.update(
-            int(i)
-            for i in session.scalars(
-                select(ContactEmail.contact_id).where(ContactEmail.email.in_(chunk))
-            )
-        )
-    if not ids:
-        return []
-    all_emails: dict[int, list[str]] = {}
-    records: list[ContactRecord] = []
-    for id_chunk in chunks(sorted(ids)):
-        for contact_id, email in session.execute(
-            select(ContactEmail.contact_id, ContactEmail.email)
-            .where(ContactEmail.contact_id.in_(id_chunk))
-            .order_by(ContactEmail.contact_id, ContactEmail.position, ContactEmail.id)
-        ):
-            all_emails.setdefault(int(contact_id), []).append(email)
-        for contact_id, first, last, account_id in session.execute(
-            select(Contact.id, Contact.first_name, Contact.last_name, Contact.account_id).where(
-                Contact.id.in_(id_chunk)
-            )
-        ):
-            records.append(
-                ContactRecord(
-                    int(contact_id),
-                    f"{first} {last}".strip(),
-                    tuple(all_emails.get(int(contact_id), ())),
-                    None if account_id is None else int(account_id),
-                )
-            )
-    return records
-
-
-def _accounts(session: Session, ids: Collection[int]) -> list[AccountRecord]:
-    if not ids:
-        return []
-    owner = aliased(User)
-    domains: dict[int, list[str]] = {}
-    records: list[AccountRecord] = []
-    for chunk in chunks(sorted(ids)):
-        for account_id, domain in session.execute(
-            select(AccountDomain.account_id, AccountDomain.domain)
-            .where(AccountDomain.account_id.in_(chunk))
-            .order_by(AccountDomain.id)
-        ):
-            domains.setdefault(int(account_id), []).append(domain)
-        for account_id, name, email in session.execute(
-            select(Account.id, Account.name, owner.email)
-            .outerjoin(owner, owner.id == Account.owner_id)
-            .where(Account.id.in_(chunk))
-        ):
-            records.append(
-                AccountRecord(int(account_id), name, tuple(domains.get(int(account_id), ())), email)
-            )
-    return records
-
-
-def _opportunities(session: Session, condition: object) -> list[OpportunityRecord]:
-    owner = aliased(User)
-    rows = session.execute(
-        select(
-            Opportunity.id,
-            Opportunity.code,
-            Opportunity.name,
-            Opportunity.account_id,
-            Opportunity.status,
-            Opportunity.stage,
-            owner.email,
-        )
-        .outerjoin(owner, owner.id == Opportunity.owner_id)
-        .where(condition)  # type: ignore[arg-type]
-    )
-    return [
-        OpportunityRecord(int(i), code, name, int(account_id), status, stage, email)  # type: ignore[arg-type]
-        for i, code, name, account_id, status, stage, email in rows
-    ]
-
-
-def link_specs(result: LinkResult) -> tuple[LinkSpec, ...]:
-    return getattr(result, "links", ())

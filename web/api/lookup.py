@@ -12,7 +12,6 @@ from rules import CrmIndex, Linked
 from rules.free_mail import shipped_free_mail_domains
 from web.deps import CurrentUser, DbSession, Rules
 from web.errors import InvalidInput
-from web.records import accounts_public, contacts_public, opportunities_public
 from web.schemas.common import MAX_ADDRESSES
 from web.schemas.lookup import AddressMatch, LookupResult, SuggestedLink
 
@@ -78,7 +77,7 @@ def lookup(
     free_mail = shipped_free_mail_domains()
     matches: list[AddressMatch] = []
     for value in addresses:
-        contact = crm.contacts_by_address.get(value)
+        contact = crm.contact_for(value)
         domain = value.rpartition("@")[2]
         if index.is_internal(value):
             matches.append(
@@ -104,25 +103,20 @@ def lookup(
                 )
             )
     preferred = [s.target_id for s in suggested if s.target_kind is TargetKind.OPPORTUNITY]
-    open_ids = sorted(
-        (o.id for o in index.opportunities.values() if o.is_open),
-        key=lambda i: (
-            i not in preferred,
-            preferred.index(i) if i in preferred else 0,
-            index.opportunities[i].code,
-        ),
+    rank = {ident: n for n, ident in enumerate(preferred)}
+    opportunities = sorted(
+        (o for o in crm.opportunities.values() if o.status == "open"),
+        key=lambda o: (rank.get(o.id, len(rank)), o.code),
     )
-    contact_ids = list(dict.fromkeys(m.contact_id for m in matches if m.contact_id is not None))
-    account_ids = list(
-        dict.fromkeys(
-            [m.account_id for m in matches if m.account_id is not None] + sorted(index.accounts)
-        )
+    contact_ids = dict.fromkeys(m.contact_id for m in matches if m.contact_id is not None)
+    account_ids = dict.fromkeys(
+        [m.account_id for m in matches if m.account_id is not None] + sorted(crm.accounts)
     )
     return LookupResult(
         addresses=matches,
-        contacts=contacts_public(session, contact_ids),
-        accounts=accounts_public(session, account_ids),
-        opportunities=opportunities_public(session, open_ids),
+        contacts=[crm.contacts[i] for i in contact_ids if i in crm.contacts],
+        accounts=[crm.accounts[i] for i in account_ids if i in crm.accounts],
+        opportunities=opportunities,
         suggested_links=suggested,
     )
 

@@ -55,12 +55,15 @@ def issue_token(
 
 
 def user_for_token(session: Session, token: str, now: datetime) -> User | None:
-    """The token's user if the token exists, is not revoked and has not expired."""
+    """The token's user if the token exists, is not revoked and has not expired (one query)."""
     row = session.execute(
-        select(ApiToken).where(ApiToken.token_sha256 == hash_token(token))
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
+        select(User, ApiToken.revoked_at, ApiToken.expires_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_sha256 == hash_token(token))
+    ).one_or_none()
+    if row is None:
         return None
-    if row.expires_at is not None and row.expires_at <= now:
+    user, revoked_at, expires_at = row
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
-    return session.get(User, row.user_id)
+    return user
