@@ -20,8 +20,8 @@ from mailsync.commands.demo import demo_command
 from mailsync.commands.errors import EXIT_CONFIG
 from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
-from mailsync.commands.report import report_group
 from mailsync.commands.init import init_command
+from mailsync.commands.report import report_group
 from mailsync.commands.sync import run_command, status_command, sync_command
 from mailsync.config import ConfigError
 from mailsync.sandbox.cli import sandbox_group

@@ -15,7 +15,9 @@ from tests.conftest import MigratedDatabase
 
 def _diffs(db: MigratedDatabase, metadata: MetaData) -> list[object]:
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": owned_by_store})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": owned_by_store}
+        )
         return list(compare_metadata(context, metadata))
 
 

@@ -192,7 +192,7 @@ def test_missing_rules_file_is_named(tmp_path: Path) -> None:
 
 
 def test_cluster_keys_are_checked_together(tmp_path: Path) -> None:
-    # GIVEN a heartbeat slower than half the stall timeout, WHEN loaded, THEN the key and fix are named
+    # GIVEN a heartbeat slower than half the stall timeout, THEN the key and the fix are named
     error = error_for(tmp_path, "[daemon]\nheartbeat_seconds = 20\nstalled_worker_seconds = 30\n")
     assert "daemon.stalled_worker_seconds" in str(error)
     assert "at least twice" in str(error)
