@@ -40,6 +40,7 @@ from exchangelib import (
 from exchangelib.protocol import BaseProtocol
 
 from mailsync.auth.tokens import TokenSource
+from mailsync.providers.ews.folders import FolderIds
 
 AuthKind = Literal["ntlm", "basic", "oauth"]
 EWS_SCOPE = "https://outlook.office365.com/.default"
@@ -144,6 +145,8 @@ class EwsConnection:
         self.settings = settings
         # Mailboxes whose last run ended in a refused token that was then refreshed.
         self.refused: set[str] = set()
+        # Folders configured by path, resolved once per mailbox (see providers.ews.folders).
+        self.folder_ids = FolderIds()
         if settings.ca_bundle is not None:
             TrustedCaAdapter.trust(settings.url, settings.ca_bundle)
             BaseProtocol.HTTP_ADAPTER_CLS = TrustedCaAdapter

@@ -7,42 +7,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exchangelib.folders import (
-    Calendar,
-    ConversationHistory,
-    DeletedItems,
-    Drafts,
-    Inbox,
-    JunkEmail,
-    Outbox,
-    Root,
-    SentItems,
-)
-from exchangelib.properties import DistinguishedFolderId, ItemId, Mailbox
+from exchangelib.properties import ItemId
 
-from mailsync.providers.base import AuthFailed, ChangePage, PermanentFailure, TemporaryFailure
+from mailsync.providers.base import (
+    AuthFailed,
+    ChangePage,
+    CursorExpired,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from mailsync.providers.common import html_to_text
 from mailsync.providers.ews.calendar import Window, calendar_pages
 from mailsync.providers.ews.categories import write_categories
 from mailsync.providers.ews.connection import EwsConnection
 from mailsync.providers.ews.fetch import BODY_PATHS, ItemVersions, get_items
+from mailsync.providers.ews.folders import (
+    CALENDAR_FOLDER,
+    by_id,
+    distinguished,
+    path_of,
+    resolve_path,
+)
 from mailsync.providers.ews.mail import mail_pages
 
-CALENDAR_FOLDER = "calendar"
 DEFAULT_MAIL_FOLDERS = ("inbox", "sentitems")
 MAX_CHANGES_RETURNED = 512  # the most SyncFolderItems accepts
-
-# Our folder keys (Graph's well-known names) → EWS distinguished folders.
-DISTINGUISHED: dict[str, Any] = {
-    "inbox": Inbox,
-    "sentitems": SentItems,
-    "deleteditems": DeletedItems,
-    "drafts": Drafts,
-    "junkemail": JunkEmail,
-    "outbox": Outbox,
-    "conversationhistory": ConversationHistory,
-    CALENDAR_FOLDER: Calendar,
-}
 
 Bodies = dict[str, tuple[str | None, str | None]]
 
@@ -88,24 +77,20 @@ class EwsProvider:
         return [*dict.fromkeys(self.settings.mail_folders), *extra]
 
     def folder_object(self, folder: str) -> Any:
-        """The distinguished folder, addressed without a GetFolder round trip.
+        """The EWS folder a folder key names (see ``folders``): distinguished, or by path.
 
-        Raised here, inside the engine's run, so an unsupported folder is
-        recorded on the mailbox instead of stopping the daemon.
+        Called inside the pages generator, so a folder that cannot be found
+        (or a refused FindFolder) is recorded on the mailbox's run like any
+        other failure instead of stopping the daemon.
         """
-        folder_class = DISTINGUISHED.get(folder)
-        if folder_class is None:
-            raise PermanentFailure(
-                f"EWS syncs Exchange's well-known folders only; {folder!r} is not one of "
-                f"{', '.join(DISTINGUISHED)}"
-            )
-        return folder_class(
-            root=Root(account=self.account),
-            _distinguished_id=DistinguishedFolderId(
-                id=folder_class.DISTINGUISHED_FOLDER_ID,
-                mailbox=Mailbox(email_address=self.mailbox),
-            ),
-        )
+        path = path_of(folder)
+        if path is None:
+            return distinguished(self.account, self.mailbox, folder.strip().lower())
+        known = self.connection.folder_ids.get(self.mailbox, path)
+        if known is None:
+            known = resolve_path(self.account, self.mailbox, path, folder)
+            self.connection.folder_ids.put(self.mailbox, path, known)
+        return by_id(self.account, known)
 
     def window(self) -> Window:
         """Graph's calendar window: whole days, so a resync the same day asks the same."""
@@ -116,23 +101,26 @@ class EwsProvider:
         )
 
     def changes(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:
+        return self._refreshing(self._pages(folder, cursor))
+
+    def _pages(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:
         page_size = max(1, min(self.settings.page_size, MAX_CHANGES_RETURNED))
-        pages = (
-            calendar_pages(
-                self.account,
-                self.folder_object(folder),
-                folder,
-                cursor,
-                page_size,
-                self.window(),
-                self._versions,
+        folder_obj = self.folder_object(folder)
+        if folder == CALENDAR_FOLDER:
+            yield from calendar_pages(
+                self.account, folder_obj, folder, cursor, page_size, self.window(), self._versions
             )
-            if folder == CALENDAR_FOLDER
-            else mail_pages(
-                self.account, self.folder_object(folder), folder, cursor, page_size, self._versions
+            return
+        try:
+            yield from mail_pages(
+                self.account, folder_obj, folder, cursor, page_size, self._versions
             )
-        )
-        return self._refreshing(pages)
+        except (CursorExpired, PermanentFailure):
+            # The folder may be gone or replaced: look its path up again next time.
+            path = path_of(folder)
+            if path is not None:
+                self.connection.folder_ids.forget(self.mailbox, path)
+            raise
 
     def _refreshing(self, pages: Iterator[ChangePage]) -> Iterator[ChangePage]:
         """A refused OAuth token is refreshed once; only a refused fresh token is AuthFailed.

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from mailsync.sandbox.calendarplan import CALENDAR, event_ref, is_event_ref
 from mailsync.sandbox.ews.calendar import CalendarView, SeriesKey
+from mailsync.sandbox.ews.folders import FOLDER_ID_PREFIX, FolderNode, FolderTree, paging_view
 from mailsync.sandbox.ews.render import (
     CalendarEntry,
     MessageCopy,
@@ -24,9 +25,9 @@ from mailsync.sandbox.ews.render import (
     change_key,
     message_xml,
 )
-from mailsync.sandbox.ews.soap import attr, error, m, success, t, text_element
+from mailsync.sandbox.ews.soap import attr, error, m, success, t
 from mailsync.sandbox.ews.syncstate import InvalidSyncState, SyncPosition, SyncStateCodec
-from mailsync.sandbox.graphjson import FOLDER_NAMES, folder_id
+from mailsync.sandbox.graphjson import folder_id
 from mailsync.sandbox.mailplan import MAIL_FOLDERS
 from mailsync.sandbox.mixing import mix
 from mailsync.sandbox.world import DeltaPosition, SandboxError, World
@@ -71,10 +72,13 @@ def parse_shape(operation: ET.Element, tag: str) -> Shape:
 
 
 class EwsOperations:
-    def __init__(self, world: World, codec: SyncStateCodec) -> None:
+    def __init__(
+        self, world: World, codec: SyncStateCodec, folders: FolderTree | None = None
+    ) -> None:
         self.world = world
         self.codec = codec
         self.calendar = CalendarView(world)
+        self.folders = folders or FolderTree(world.config.seed, len(world.users))
 
     # ---- addressing ----------------------------------------------------------------------
 
@@ -95,26 +99,40 @@ class EwsOperations:
 
     def folder_of(self, elem: ET.Element, target: Target) -> tuple[int, str]:
         """(mailbox, folder key) of a FolderId or DistinguishedFolderId element."""
+        mailbox, node = self.node_of(elem, target)
+        return mailbox, node.key
+
+    def node_of(self, elem: ET.Element, target: Target) -> tuple[int, FolderNode]:
+        """(mailbox, folder) of a FolderId or DistinguishedFolderId element."""
         distinguished = elem.find(t("DistinguishedFolderId"))
         if distinguished is not None:
             name = distinguished.get("Id", "")
             address = distinguished.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
             mailbox = self.mailbox_named(address) if address else target.mailbox
-            if name not in FOLDERS:
+            node = self.folders.distinguished(name)
+            if node is None:
                 raise ItemError(
                     "ErrorFolderNotFound",
                     f"The specified folder '{name}' could not be found in the store.",
                 )
-            return self.check_access(target, mailbox), name
+            return self.check_access(target, mailbox), node
         plain = elem.find(t("FolderId"))
         if plain is not None:
             wanted = plain.get("Id", "")
-            for mailbox in range(len(self.world.users)):
-                for name in FOLDERS:
-                    if folder_id(self.world.config.seed, mailbox, name) == wanted:
-                        return self.check_access(target, mailbox), name
-            raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.")
+            found = self.folders.by_id(wanted)
+            if found is None and wanted.startswith(FOLDER_ID_PREFIX):
+                raise ItemError(  # the form of our ids: a folder that is not (or no longer) there
+                    "ErrorFolderNotFound", "The specified folder could not be found in the store."
+                )
+            if found is None:
+                raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.")
+            return self.check_access(target, found[0]), found[1]
         raise ItemError("ErrorInvalidRequest", "The request is missing a folder id.")
+
+    def _total(self, mailbox: int, node: FolderNode) -> int:
+        if node.world_folder is None:
+            return 0
+        return len(self.world.mailboxes[mailbox].baseline[node.world_folder])
 
     # ---- ConvertId (exchangelib's version probe) --------------------------------------------
 
@@ -129,27 +147,63 @@ class EwsOperations:
 
     def get_folder(self, operation: ET.Element, target: Target) -> list[str]:
         out = []
+        everything = Shape(True, frozenset())
         container = operation.find(m("FolderIds"))
         for elem in list(container) if container is not None else []:
             wrapper = ET.Element("w")
             wrapper.append(elem)
             try:
-                mailbox, name = self.folder_of(wrapper, target)
+                mailbox, node = self.node_of(wrapper, target)
             except ItemError as exc:
                 out.append(error("GetFolder", exc.code, exc.message))
                 continue
-            tag = "CalendarFolder" if name == CALENDAR else "Folder"
-            fid = folder_id(self.world.config.seed, mailbox, name)
-            total = len(self.world.mailboxes[mailbox].baseline[name])
+            folder_xml = self.folders.folder_xml(
+                mailbox, node, self._total(mailbox, node), everything
+            )
+            out.append(success("GetFolder", f"<m:Folders>{folder_xml}</m:Folders>"))
+        return out
+
+    # ---- FindFolder ----------------------------------------------------------------------
+
+    def find_folder(self, operation: ET.Element, target: Target) -> list[str]:
+        """Subfolders of each parent (Shallow or Deep), paged by IndexedPageFolderView."""
+        traversal = operation.get("Traversal", "Shallow")
+        if traversal not in ("Shallow", "Deep"):
+            raise EwsError("ErrorInvalidRequest", f"Traversal {traversal} is not supported here.")
+        if operation.find(m("Restriction")) is not None:
+            raise EwsError("ErrorInvalidRestriction", "Restrictions are not supported here.")
+        shape = parse_shape(operation, "FolderShape")
+        try:
+            offset, size = paging_view(operation, m("IndexedPageFolderView"))
+        except ValueError as exc:
+            raise EwsError("ErrorInvalidRequest", str(exc)) from exc
+        out = []
+        parents = operation.find(m("ParentFolderIds"))
+        for elem in list(parents) if parents is not None else []:
+            wrapper = ET.Element("w")
+            wrapper.append(elem)
+            try:
+                mailbox, node = self.node_of(wrapper, target)
+            except ItemError as exc:
+                out.append(error("FindFolder", exc.code, exc.message))
+                continue
+            found = (
+                self.folders.children(node)
+                if traversal == "Shallow"
+                else self.folders.descendants(node)
+            )
+            page = found[offset : offset + size]
+            end = offset + len(page)
+            folders = "".join(
+                self.folders.folder_xml(mailbox, f, self._total(mailbox, f), shape) for f in page
+            )
+            last = "true" if end >= len(found) else "false"
             out.append(
                 success(
-                    "GetFolder",
-                    f'<m:Folders><t:{tag}><t:FolderId Id={attr(fid)} ChangeKey="AQAAAA=="/>'
-                    + text_element("DisplayName", FOLDER_NAMES[name])
-                    + text_element("TotalCount", total)
-                    + "<t:ChildFolderCount>0</t:ChildFolderCount>"
-                    + ("" if name == CALENDAR else "<t:UnreadCount>0</t:UnreadCount>")
-                    + f"</t:{tag}></m:Folders>",
+                    "FindFolder",
+                    f'<m:RootFolder IndexedPagingOffset="{end}" TotalItemsInView="{len(found)}" '
+                    f'IncludesLastItemInRange="{last}"><t:Folders>{folders}</t:Folders>'
+                    "</m:RootFolder>",
                 )
             )
         return out
@@ -172,7 +226,13 @@ class EwsOperations:
                     "ErrorInvalidArgument", f"MaxChangesReturned must be 1 to {MAX_CHANGES}."
                 )
             position = self._position(mailbox, folder, operation.findtext(m("SyncState")))
-            if folder == CALENDAR:
+            changes: list[str]
+            if folder not in FOLDERS:  # a folder with no world folder in it stays empty
+                changes = []
+                next_position = SyncPosition(
+                    folder, position.high, position.high, 1, 0, position.epoch, True, False
+                )
+            elif folder == CALENDAR:
                 changes, next_position = self._calendar_changes(mailbox, position, wanted, shape)
             else:
                 changes, next_position = self._mail_changes(mailbox, position, wanted, shape)

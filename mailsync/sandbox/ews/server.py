@@ -29,6 +29,7 @@ import spnego
 
 from mailsync.sandbox.auth import TlsFiles, TokenError, TokenIssuer, make_tls_files
 from mailsync.sandbox.ews import soap
+from mailsync.sandbox.ews.folders import DEFAULT_PLACEMENTS, FolderTree
 from mailsync.sandbox.ews.operations import EwsError, EwsOperations, ItemError, Target
 from mailsync.sandbox.ews.syncstate import SyncStateCodec
 from mailsync.sandbox.ews.update import ItemUpdates
@@ -38,7 +39,7 @@ from mailsync.sandbox.world import World
 
 EWS_PATH = "/EWS/Exchange.asmx"
 EWS_AUDIENCE = "https://outlook.office365.com"
-OPERATIONS = ("ConvertId", "GetFolder", "SyncFolderItems", "GetItem", "UpdateItem")
+OPERATIONS = ("ConvertId", "GetFolder", "FindFolder", "SyncFolderItems", "GetItem", "UpdateItem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class EwsEndpointSettings:
     tls: bool = True
     keep_xml: int = 0  # keep this many raw request bodies (for recording)
     token_issuer: TokenIssuer | None = None  # accept Bearer tokens it issued
+    # Where the world's non-distinguished folders sit: (world folder, display path).
+    folder_placements: tuple[tuple[str, str], ...] = tuple(DEFAULT_PLACEMENTS.items())
 
 
 @dataclass(slots=True)
@@ -131,7 +134,8 @@ class EwsEndpoint:
         self.settings = settings
         self.faults = faults or FaultInjector(seed=world.config.seed)
         self.stats = RequestStats()
-        self.operations = EwsOperations(world, SyncStateCodec(secrets.token_bytes(32)))
+        folders = FolderTree(world.config.seed, len(world.users), dict(settings.folder_placements))
+        self.operations = EwsOperations(world, SyncStateCodec(secrets.token_bytes(32)), folders)
         self.updates = ItemUpdates(self.operations)
         self.recorded: deque[bytes] = deque(maxlen=max(1, settings.keep_xml))
         self._accounts = {a.username.lower(): a for a in settings.accounts}
@@ -244,6 +248,7 @@ class EwsEndpoint:
             method = {
                 "ConvertId": self.operations.convert_id,
                 "GetFolder": self.operations.get_folder,
+                "FindFolder": self.operations.find_folder,
                 "SyncFolderItems": self.operations.sync_folder_items,
                 "GetItem": self.operations.get_item,
                 "UpdateItem": self.updates.update_item,

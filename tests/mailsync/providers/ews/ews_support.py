@@ -54,13 +54,19 @@ class EwsRig:
 
 
 @contextmanager
-def ews_rig(**config: object) -> Iterator[EwsRig]:
+def ews_rig(
+    placements: tuple[tuple[str, str], ...] = (("archive", "Archive"),), **config: object
+) -> Iterator[EwsRig]:
+    """``placements``: where the world's archive sits in the endpoint's folder tree."""
     config.setdefault("seed", 5)
     config.setdefault("mailboxes", 2)
     config.setdefault("messages_per_mailbox", 80)
     config.setdefault("anchor", ANCHOR)
     world = World(WorldConfig(**config))  # type: ignore[arg-type]
-    endpoint = EwsEndpoint(world, EwsEndpointSettings(accounts=(SERVICE, DELEGATE, LIMITED)))
+    endpoint = EwsEndpoint(
+        world,
+        EwsEndpointSettings(accounts=(SERVICE, DELEGATE, LIMITED), folder_placements=placements),
+    )
     endpoint.start()
     try:
         yield EwsRig(world, endpoint)
