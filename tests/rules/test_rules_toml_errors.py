@@ -166,3 +166,6 @@ def test_load_rules_refuses_a_file_with_any_error(tmp_path: Path) -> None:
 def test_unreadable_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
     [error] = check_rules_file(tmp_path / "missing.toml")
     assert "cannot read the file" in error.problem
+    with pytest.raises(RulesFileError) as caught:
+        load_rules(tmp_path / "missing.toml")
+    assert "cannot read the file" in str(caught.value)
