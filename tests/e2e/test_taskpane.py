@@ -2,6 +2,11 @@
 
 Each test reads as GIVEN (CRM data and the Outlook item) / WHEN (what the user clicks in
 the pane) / THEN (what the pane shows and, through the API, what the store now holds).
+
+The tests that write links and contacts run on SQLite and PostgreSQL; those about the pane's
+own states and modes (sign-in, offline, meeting, compose) run on SQLite only, to keep the
+suite near a minute on two cores: the store paths they use are the same ones, tested on both
+backends above and in tests/web.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from crm_store.items import Address, LinkSpec, TargetKind
@@ -20,6 +26,8 @@ from tests.factories import message_item
 from web.rules_context import RulesContext, rules_settings_from
 
 JANE_MESSAGE_ID = "<quote-42@acme.example>"
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def jane_email(crm: Crm, **changes: Any) -> dict[str, Any]:
@@ -189,6 +197,7 @@ def test_unknown_sender_becomes_a_contact_and_is_linked(
     assert ("contact", contact_id) in {(k, i) for k, i, _, _ in stored}
 
 
+@sqlite_only
 def test_expired_token_shows_a_sign_in_prompt(
     crm: Crm, web: WebService, open_pane: OpenPane
 ) -> None:
@@ -213,6 +222,7 @@ def test_expired_token_shows_a_sign_in_prompt(
     assert pane.page.locator(f'[data-person="{crm.jane}"]').is_visible()
 
 
+@sqlite_only
 def test_offline_backend_shows_a_retry_state(
     crm: Crm, web: WebService, open_pane: OpenPane
 ) -> None:
@@ -226,6 +236,7 @@ def test_offline_backend_shows_a_retry_state(
     assert offline.locator('button[data-action="retry"]').is_visible()
 
 
+@sqlite_only
 def test_meeting_links_to_an_opportunity_found_by_search(
     crm: Crm, web: WebService, open_pane: OpenPane
 ) -> None:
@@ -258,6 +269,7 @@ def test_meeting_links_to_an_opportunity_found_by_search(
     assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
 
 
+@sqlite_only
 def test_compose_links_are_applied_once_the_message_is_sent(
     crm: Crm, web: WebService, open_pane: OpenPane
 ) -> None:
@@ -307,6 +319,7 @@ def test_compose_links_are_applied_once_the_message_is_sent(
     assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
 
 
+@sqlite_only
 def test_new_meeting_is_linked_when_saved(crm: Crm, web: WebService, open_pane: OpenPane) -> None:
     # GIVEN the seller is setting up a new meeting with Jane (compose mode, never saved)
     draft = {
