@@ -135,17 +135,19 @@ def postgresql_database() -> Iterator[MigratedDatabase]:
 
 
 def empty_all_tables(engine: Engine) -> None:
-    """Delete every row of every model table (not alembic_version)."""
+    """Delete every row of every model table (not alembic_version).
+
+    DELETE, not TRUNCATE: on PostgreSQL, TRUNCATE of some twenty near-empty
+    tables swaps their files and costs ~0.8 s per test, DELETE ~10 ms. Tests
+    must therefore not assume ids restart at 1.
+    """
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # A test that leaked an open transaction must fail loudly, not hang.
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+        for table in tables:
+            conn.execute(table.delete())
 
 
 @pytest.fixture(params=BACKENDS)
