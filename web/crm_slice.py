@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from crm_store.models import Account, AccountDomain, Contact, ContactEmail, Opportunity, User
@@ -120,21 +120,22 @@ def _contacts(session: Session, emails: Sequence[str]) -> dict[int, ContactPubli
 def _accounts(
     session: Session, domains: Sequence[str], ids: Collection[int], codes: Sequence[str]
 ) -> dict[int, AccountPublic]:
-    """Accounts of these ids, of these domains, or with a deal of these codes."""
-    reach = []
-    if ids:
-        reach.append(Account.id.in_(sorted(ids)))
+    """Accounts of these ids, of these domains, or with a deal of these codes.
+
+    The ids are collected first (unique indexes on domain and code) and the
+    accounts then read by primary key: an OR of IN-subqueries would make
+    PostgreSQL scan every account.
+    """
+    reach: list[Select[int]] = []
     if domains:
-        reach.append(
-            Account.id.in_(
-                select(AccountDomain.account_id).where(AccountDomain.domain.in_(domains))
-            )
-        )
+        reach.append(select(AccountDomain.account_id).where(AccountDomain.domain.in_(domains)))
     if codes:
-        reach.append(
-            Account.id.in_(select(Opportunity.account_id).where(Opportunity.code.in_(codes)))
-        )
-    if not reach:
+        reach.append(select(Opportunity.account_id).where(Opportunity.code.in_(codes)))
+    wanted = set(ids)
+    if reach:
+        statement = reach[0] if len(reach) == 1 else union_all(*reach)
+        wanted.update(int(i) for i in session.scalars(statement))
+    if not wanted:
         return {}
     owner = aliased(User)
     domain = aliased(AccountDomain)
@@ -142,7 +143,7 @@ def _accounts(
         select(Account.id, Account.name, owner.email, domain.domain)
         .outerjoin(owner, owner.id == Account.owner_id)
         .outerjoin(domain, domain.account_id == Account.id)
-        .where(or_(*reach))
+        .where(Account.id.in_(sorted(wanted)))
         .order_by(Account.id, domain.id)
     )
     found: dict[int, AccountPublic] = {}
