@@ -328,7 +328,7 @@ export function renderPane(state, actions) {
     case "error":
       content = stateScreen(
         "error",
-        "Something went wrong",
+        state.title || "Something went wrong",
         state.message,
         h("button", { type: "button", "data-action": "retry", onclick: actions.retry }, "Try again")
       );

@@ -19,6 +19,7 @@ const api = createApi(() => getAccessToken({ interactive: false }));
 const state = {
   phase: "loading",
   message: "",
+  title: null,
   item: null,
   lookup: EMPTY_LOOKUP,
   links: null,
@@ -66,6 +67,7 @@ function fail(error, doing) {
     state.message = error.message;
   } else {
     state.phase = "error";
+    state.title = error instanceof ApiError && error.status === 403 ? "No access" : null;
     state.message = error instanceof ApiError ? error.message : `Unexpected error: ${error.message || error}`;
     if (!(error instanceof ApiError)) console.error(error);
   }

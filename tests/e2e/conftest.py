@@ -271,7 +271,7 @@ def open_pane(browser: Any, web: WebService, request: pytest.FixtureRequest) -> 
     lock = threading.Lock()
 
     def open_(
-        item: dict[str, Any],
+        item: dict[str, Any] | None,
         *,
         user: str,
         mode: str = "read",

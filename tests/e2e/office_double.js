@@ -19,7 +19,7 @@
   if (!config) throw new Error("office double: window.__officeDoubleConfig is not set");
   var record = { calls: [], customProperties: {}, tokenRequests: [] };
   window.__officeDouble = record;
-  var spec = config.item;
+  var spec = config.item || {};
   Object.keys(spec.customProperties || {}).forEach(function (name) {
     record.customProperties[name] = spec.customProperties[name];
   });
@@ -163,7 +163,7 @@
   }
 
   var mailbox = {
-    item: config.mode === "compose" ? composeItem() : readItem(),
+    item: !config.item ? null : config.mode === "compose" ? composeItem() : readItem(),
     userProfile: config.user,
     convertToRestId: function (itemId) {
       // What Exchange does: EWS ids are base64, REST ids its URL-safe form.

@@ -344,3 +344,30 @@ def test_new_meeting_is_linked_when_saved(crm: Crm, web: WebService, open_pane: 
     assert "saveAsync" in record["calls"]
     stored = links_in_store(web, crm.seller, itemId=record["savedItemId"])
     assert ("opportunity", crm.renewal_id, "person") in {(k, i, o) for k, i, o, _ in stored}
+
+
+@sqlite_only
+def test_a_user_the_crm_does_not_know_is_told_why(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN someone signed in to Office who is not a mailsync user
+    stranger = "temp.worker@ourco.example"
+    pane = open_pane(jane_email(crm), user=stranger, wait=False)
+
+    # THEN the pane shows the API's reason and a way to try again, not a blank pane
+    error = pane.page.locator('[data-state="error"]')
+    error.wait_for()
+    assert "No access" in error.inner_text()
+    assert f"{stranger} is not a mailsync user; ask an admin to add you" in error.inner_text()
+    assert error.locator('button[data-action="retry"]').is_visible()
+
+
+@sqlite_only
+def test_no_item_selected(crm: Crm, web: WebService, open_pane: OpenPane) -> None:
+    # GIVEN a pinned pane while no email or meeting is selected
+    pane = open_pane(None, user=crm.seller, wait=False)
+
+    # THEN it says what to do
+    empty = pane.page.locator('[data-state="empty"]')
+    empty.wait_for()
+    assert "Select an email or a meeting" in empty.inner_text()
