@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -218,22 +218,30 @@ class SyncEngine:
     ) -> str | None:
         """Apply the round from ``cursor`` page by page; returns the cursor stored last."""
         stored = cursor
-        for page in provider.changes(folder, cursor):
-            write = self._prepare(page, address, provider, linker)
-            with session_scope(self._sessions, write=True) as session:
-                apply_page(session, mailbox_id, write)
-            stored = page.next_cursor or stored
-            tally.pages += 1
-            tally.items += len(page.upserts)
-            tally.failures += len(page.failures)
-            if on_page is not None:
-                on_page(
-                    PageProgress(
-                        address, folder, len(page.upserts), len(page.removals), len(page.failures)
+        pages = provider.changes(folder, cursor)
+        try:
+            for page in pages:
+                write = self._prepare(page, address, provider, linker)
+                with session_scope(self._sessions, write=True) as session:
+                    apply_page(session, mailbox_id, write)
+                stored = page.next_cursor or stored
+                tally.pages += 1
+                tally.items += len(page.upserts)
+                tally.failures += len(page.failures)
+                if on_page is not None:
+                    on_page(
+                        PageProgress(
+                            address,
+                            folder,
+                            len(page.upserts),
+                            len(page.removals),
+                            len(page.failures),
+                        )
                     )
-                )
-            if stop.is_set() and not page.is_last:
-                raise _Stopped
+                if stop.is_set() and not page.is_last:
+                    raise _Stopped
+        finally:
+            _close(pages)
         if stop.is_set():
             raise _Stopped
         return stored
@@ -322,6 +330,14 @@ class SyncEngine:
             extra.append(self._settings.category_name)
         missing = [c for c in dict.fromkeys(extra) if c not in item.categories]
         return (*item.categories, *missing) if missing else ()
+
+
+def _close(pages: Iterator[ChangePage]) -> None:
+    """End a driver's page iterator now: it may be fetching the next page in a thread,
+    and stopping between pages (or failing) must not leave that work running."""
+    close = getattr(pages, "close", None)
+    if close is not None:
+        close()
 
 
 def _item_key(item: CorrespondenceItem) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from crm_store.items import ItemKind
+from mailsync.prefetch import prefetched
 from mailsync.providers.base import ChangePage
 from mailsync.providers.graph.batch import Bodies, body_batch_request, chunks, parse_body_batch
 from mailsync.providers.graph.normalise import MESSAGE_SELECT, SENSITIVITY_EXPAND
@@ -71,8 +72,10 @@ class GraphProvider:
         return f"{base}/mailFolders/{quote(folder, safe='')}/messages/delta?{query}"
 
     def changes(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:
+        """Pages of the folder's delta; the next page is fetched while the engine writes one."""
         kind = ItemKind.MEETING if folder == CALENDAR_FOLDER else ItemKind.MESSAGE
-        return delta_pages(self.transport, cursor or self.first_url(folder), folder, kind)
+        pages = delta_pages(self.transport, cursor or self.first_url(folder), folder, kind)
+        return prefetched(pages, name=f"graph-delta {self.mailbox} {folder}")
 
     def fetch_bodies(self, folder: str, item_ids: list[str]) -> Bodies:
         bodies: Bodies = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class GraphTransport:
         self._tokens = tokens
         self._prefer = f'odata.maxpagesize={page_size}, IdType="ImmutableId"'
         self.requests: Counter[str] = Counter()
+        # Delta pages are fetched ahead in a helper thread while bodies and
+        # categories go out from the engine's thread: the tally is shared.
+        self._requests_lock = threading.Lock()
 
     def get_json(self, url: str, *, folder: str, kind: str) -> dict[str, Any]:
         return self._send("GET", url, folder=folder, kind=kind, body=None)
@@ -117,7 +121,8 @@ class GraphTransport:
         body: dict[str, Any] | None,
         kind: str,
     ) -> httpx.Response:
-        self.requests[kind] += 1
+        with self._requests_lock:
+            self.requests[kind] += 1
         try:
             return self._client.request(method, url, headers=headers, json=body)
         except httpx.TransportError as exc:
