@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.models import Account, Contact, Opportunity, User
@@ -36,8 +37,6 @@ from mailsync.sandbox.entra_idp import EntraIdentityProvider
 from tests.e2e.servers import serve_on_loopback
 from tests.factories import make_account, make_contact, make_opportunity, make_user
 from web.app import create_app
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path(os.environ.get("MAILSYNC_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -71,7 +70,7 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + "; under CI=true they must run", pytrace=False)
         pytest.skip(message)
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
