@@ -371,3 +371,20 @@ def test_no_item_selected(crm: Crm, web: WebService, open_pane: OpenPane) -> Non
     empty = pane.page.locator('[data-state="empty"]')
     empty.wait_for()
     assert "Select an email or a meeting" in empty.inner_text()
+
+
+@sqlite_only
+def test_hostile_display_name_is_shown_as_text(
+    crm: Crm, web: WebService, open_pane: OpenPane
+) -> None:
+    # GIVEN an email whose sender chose markup as their display name (anyone can)
+    hostile = '<img src=x onerror="window.__pwned=1">Mallory'
+    item = jane_email(crm, internetMessageId="<x-1@evil.example>", itemId="AAMkEvil1")
+    item["from"] = person(hostile, "mallory@evil.example")
+    pane = open_pane(item, user=crm.seller)
+
+    # THEN the name is text on the page, and no script of the sender's ran
+    row = pane.page.locator('[data-person="mallory@evil.example"]')
+    assert hostile in row.inner_text()
+    assert row.locator("img").count() == 0
+    assert pane.page.evaluate("window.__pwned") is None
