@@ -154,6 +154,7 @@ def graph_factory(settings: Settings, budget: RequestBudget | None = None) -> Gr
             calendar=sync.calendar,
             calendar_days_back=sync.calendar_days_back,
             calendar_days_ahead=sync.calendar_days_ahead,
+            fetch_ahead=settings.daemon.mailbox_max_concurrent_requests >= 2,
         ),
         budget=budget or InProcessBudget(budget_limits(settings)),
     )

@@ -25,6 +25,10 @@ class GraphSyncSettings:
     calendar: bool = True
     calendar_days_back: int = 90
     calendar_days_ahead: int = 365
+    # Fetch the next delta page while the engine writes the current one. That
+    # puts two requests to the mailbox in flight (the page ahead and a $batch of
+    # bodies), so it is off when the per-mailbox budget allows only one.
+    fetch_ahead: bool = True
 
 
 class GraphProvider:
@@ -75,6 +79,8 @@ class GraphProvider:
         """Pages of the folder's delta; the next page is fetched while the engine writes one."""
         kind = ItemKind.MEETING if folder == CALENDAR_FOLDER else ItemKind.MESSAGE
         pages = delta_pages(self.transport, cursor or self.first_url(folder), folder, kind)
+        if not self.settings.fetch_ahead:
+            return pages
         return prefetched(pages, name=f"graph-delta {self.mailbox} {folder}")
 
     def fetch_bodies(self, folder: str, item_ids: list[str]) -> Bodies:
