@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mailsync.sandbox.runner import SandboxHandle
@@ -56,6 +57,28 @@ def mutate(sandbox: SandboxHandle, rng: random.Random) -> None:
             sandbox.update_meeting(
                 meeting["uid"], subject="Moved: " + meeting["subject"], shift_minutes=30
             )
+
+
+def kill_after_requests(
+    process: subprocess.Popen[bytes],
+    served: Callable[[], int],
+    count: int,
+    *,
+    timeout: float = 120.0,
+) -> None:
+    """SIGKILL ``process`` once the server has answered ``count`` more requests.
+
+    Counting requests instead of seconds puts the kill inside the sync however
+    slow the machine is (a busy CI box spends seconds importing before the
+    first request). A process that ends first is simply waited for.
+    """
+    start = served()
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and served() - start < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def kill_then_converge(

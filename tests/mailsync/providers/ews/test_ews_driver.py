@@ -189,7 +189,6 @@ def test_bodies_of_tracked_messages_come_from_get_item(rig: EwsRig) -> None:
     assert all(text and html and "<p>" in html for text, html in bodies.values())
 
 
-def test_anchor_is_the_window_the_calendar_uses() -> None:
-    with ews_rig(messages_per_mailbox=10) as rig:
-        window = rig.provider(0).window()
-        assert window.start < ANCHOR < window.end
+def test_anchor_is_the_window_the_calendar_uses(rig: EwsRig) -> None:
+    window = rig.provider(0).window()
+    assert window.start < ANCHOR < window.end

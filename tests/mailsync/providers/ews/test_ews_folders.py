@@ -9,6 +9,8 @@ missing level when a path does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from mailsync.providers.base import ChangePage, PermanentFailure
@@ -17,6 +19,13 @@ from mailsync.providers.ews.connection import EwsConnection
 from tests.mailsync.providers.ews.ews_support import ANCHOR, EwsRig, ews_rig
 
 ARCHIVE = "archive"
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[EwsRig]:
+    """The world's archive as Outlook's "Archive"; tests here leave the world as it was."""
+    with ews_rig(messages_per_mailbox=60) as r:
+        yield r
 
 
 def provider(rig: EwsRig, folders: tuple[str, ...], connection: EwsConnection) -> EwsProvider:
@@ -43,22 +52,22 @@ def synced(pages: list[ChangePage]) -> set[str]:
     return {i.provider_item_id for p in pages for i in p.upserts}
 
 
-def test_archive_is_outlooks_archive_folder_found_once_per_connection() -> None:
-    with ews_rig(messages_per_mailbox=60) as rig:
-        connection = rig.connection()
-        # GIVEN [sync] folders with Graph's "archive", which EWS has no distinguished id for
-        archive = provider(rig, (ARCHIVE,), connection)
-        assert world_archive(rig), "the world keeps mail in the archive"
-        # WHEN it is synced
-        pages = list(archive.changes(ARCHIVE, None))
-        # THEN the items are the world's archive, found by one FindFolder under msgfolderroot
-        assert synced(pages) == world_archive(rig)
-        assert rig.requests("FindFolder") == 1
-        # AND an idle cycle of a new run on the same connection is one SyncFolderItems
-        before = rig.requests("SyncFolderItems")
-        again = list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, pages[-1].next_cursor))
-        assert not synced(again) and rig.requests("FindFolder") == 1
-        assert rig.requests("SyncFolderItems") == before + 1
+def test_archive_is_outlooks_archive_folder_found_once_per_connection(rig: EwsRig) -> None:
+    connection = rig.connection()
+    finds = rig.requests("FindFolder")
+    # GIVEN [sync] folders with Graph's "archive", which EWS has no distinguished id for
+    archive = provider(rig, (ARCHIVE,), connection)
+    assert world_archive(rig), "the world keeps mail in the archive"
+    # WHEN it is synced
+    pages = list(archive.changes(ARCHIVE, None))
+    # THEN the items are the world's archive, found by one FindFolder under msgfolderroot
+    assert synced(pages) == world_archive(rig)
+    assert rig.requests("FindFolder") == finds + 1
+    # AND an idle cycle of a new run on the same connection is one SyncFolderItems
+    before = rig.requests("SyncFolderItems")
+    again = list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, pages[-1].next_cursor))
+    assert not synced(again) and rig.requests("FindFolder") == finds + 1
+    assert rig.requests("SyncFolderItems") == before + 1
 
 
 def test_user_folder_path_is_walked_level_by_level() -> None:
@@ -84,31 +93,29 @@ def test_user_folder_path_is_walked_level_by_level() -> None:
         assert moved in synced(later)
 
 
-def test_missing_folder_names_the_level_and_what_is_there() -> None:
-    with ews_rig(messages_per_mailbox=10) as rig:
-        with pytest.raises(PermanentFailure) as caught:
-            list(provider(rig, ("Inbox/Nope",), rig.connection()).changes("Inbox/Nope", None))
-        message = str(caught.value)
-        assert "Inbox has no folder named 'Nope'" in message
-        assert "extra_folders" in message
+def test_missing_folder_names_the_level_and_what_is_there(rig: EwsRig) -> None:
+    with pytest.raises(PermanentFailure) as caught:
+        list(provider(rig, ("Inbox/Nope",), rig.connection()).changes("Inbox/Nope", None))
+    message = str(caught.value)
+    assert "Inbox has no folder named 'Nope'" in message
+    assert "extra_folders" in message
 
 
-def test_a_folder_gone_since_it_was_found_is_looked_up_again() -> None:
-    with ews_rig(messages_per_mailbox=20) as rig:
-        connection = rig.connection()
-        mailbox = rig.world.mailbox_address(0)
-        # GIVEN a remembered folder id Exchange no longer has
-        connection.folder_ids.put(mailbox, "Archive", "AQMkADgone")
-        with pytest.raises(PermanentFailure):
-            list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, None))
-        # WHEN the next run syncs it THEN the path is found again and the folder syncs
-        pages = list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, None))
-        assert synced(pages) == world_archive(rig)
-        assert connection.folder_ids.get(mailbox, "archive") not in (None, "AQMkADgone")
+def test_a_folder_gone_since_it_was_found_is_looked_up_again(rig: EwsRig) -> None:
+    connection = rig.connection()
+    mailbox = rig.world.mailbox_address(0)
+    # GIVEN a remembered folder id Exchange no longer has
+    connection.folder_ids.put(mailbox, "Archive", "AQMkADgone")
+    with pytest.raises(PermanentFailure):
+        list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, None))
+    # WHEN the next run syncs it THEN the path is found again and the folder syncs
+    pages = list(provider(rig, (ARCHIVE,), connection).changes(ARCHIVE, None))
+    assert synced(pages) == world_archive(rig)
+    assert connection.folder_ids.get(mailbox, "archive") not in (None, "AQMkADgone")
 
 
-def test_distinguished_folders_need_no_lookup_even_when_empty() -> None:
-    with ews_rig(messages_per_mailbox=10) as rig:
-        pages = list(provider(rig, ("drafts",), rig.connection()).changes("drafts", None))
-        assert [p.is_last for p in pages] == [True] and not synced(pages)
-        assert rig.requests("FindFolder") == 0
+def test_distinguished_folders_need_no_lookup_even_when_empty(rig: EwsRig) -> None:
+    finds = rig.requests("FindFolder")
+    pages = list(provider(rig, ("drafts",), rig.connection()).changes("drafts", None))
+    assert [p.is_last for p in pages] == [True] and not synced(pages)
+    assert rig.requests("FindFolder") == finds
