@@ -31,6 +31,14 @@ READY_PREFIX = "SANDBOX-READY "
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
+@dataclass(frozen=True, slots=True)
+class BesideService:
+    """A service started beside the sandbox: what it adds to the ready info, how it stops."""
+
+    info: dict[str, Any]
+    stop: Callable[[], None]
+
+
 def serve(
     port: int = 0,
     seed: int = 1,
@@ -40,12 +48,15 @@ def serve(
     *,
     ready: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
+    beside: Callable[[SandboxServer], BesideService] | None = None,
     **options: Any,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set); ``ready`` gets the connection info.
 
     ``options`` are further :class:`SandboxConfig` fields (fault_kinds,
     malformed_rate, max_page_size, token_lifetime, client_secret, ...).
+    ``beside`` starts another service on the same world (the EWS endpoint);
+    its info joins the ready info and it stops with the sandbox.
     """
     config = SandboxConfig(
         port=port,
@@ -62,11 +73,14 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     server.start()
+    extra = beside(server) if beside is not None else None
     try:
         if ready is not None:
-            ready(server.info())
+            ready({**server.info(), **(extra.info if extra else {})})
         stop.wait()
     finally:
+        if extra is not None:
+            extra.stop()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
