@@ -72,7 +72,7 @@ def create_app(
     app.state.web = WebState(
         web=web,
         sessions=session_factory,
-        authenticator=Authenticator(_entra_validator(settings, jwks_http), clock),
+        authenticator=Authenticator(_entra_validator(settings, jwks_http), clock, session_factory),
         rules=RulesContext(rules_settings_from(settings.rules), settings.rules.internal_domains),
         clock=clock,
     )

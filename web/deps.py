@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from crm_store.database import session_scope
 from web.auth.errors import NotAuthenticated
-from web.auth.principal import Principal
+from web.auth.principal import Authentication, Principal
 from web.rules_context import RulesContext
 from web.state import WebState
 
@@ -68,12 +68,28 @@ async def _credentials(
 Credentials = Annotated[str, Depends(_credentials)]
 
 
-def _principal(state: State, token: Credentials, session: DbSession) -> Principal:
-    return state.authenticator.authenticate(session, token)
+def _signed_in(
+    state: WebState, authentication: Authentication, later: BackgroundTasks
+) -> Principal:
+    if authentication.object_id_to_record is not None:
+        later.add_task(
+            state.authenticator.record_object_id,
+            authentication.principal.user_id,
+            authentication.object_id_to_record,
+        )
+    return authentication.principal
 
 
-def _write_principal(state: State, token: Credentials, session: WriteSession) -> Principal:
-    return state.authenticator.authenticate(session, token)
+def _principal(
+    state: State, token: Credentials, session: DbSession, later: BackgroundTasks
+) -> Principal:
+    return _signed_in(state, state.authenticator.sign_in(session, token), later)
+
+
+def _write_principal(
+    state: State, token: Credentials, session: WriteSession, later: BackgroundTasks
+) -> Principal:
+    return _signed_in(state, state.authenticator.sign_in(session, token), later)
 
 
 CurrentUser = Annotated[Principal, Depends(_principal)]
