@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from mailsync.sandbox.ews.beside import ews_beside
 from mailsync.sandbox.faults import ALL_REQUEST_FAULTS, FaultKind
 from mailsync.sandbox.runner import READY_PREFIX, serve, write_crm
 
@@ -75,15 +76,33 @@ def sandbox_group() -> None:
 @click.option("--device-code-interval", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--device-code-pending-polls", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--ews-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve the same world over EWS on this port (0 picks one).",
+)
+@click.option(
+    "--ews-password",
+    default=None,
+    envvar="MAILSYNC_SANDBOX_EWS_PASSWORD",
+    help="Password of the EWS service account (default: random, printed in the ready line).",
+)
 def serve_command(
     port: int,
     seed: int,
     mailboxes: int,
     messages_per_mailbox: int,
     fault_rate: float,
+    ews_port: int | None,
+    ews_password: str | None,
     **options: Any,
 ) -> None:
-    """Serve Graph, the token endpoints and /_sandbox admin API over HTTPS on 127.0.0.1."""
+    """Serve Graph, the token endpoints and /_sandbox admin API over HTTPS on 127.0.0.1.
+
+    With --ews-port, the same mailboxes are served over EWS too (a hybrid
+    Exchange organisation in one process).
+    """
 
     def ready(info: dict[str, Any]) -> None:
         click.echo(READY_PREFIX + json.dumps(info), nl=True)
@@ -93,8 +112,20 @@ def serve_command(
             f"{len(info['mailboxes'])} mailboxes); Ctrl-C stops it.",
             err=True,
         )
+        if "ews" in info:
+            click.echo(f"EWS on {info['ews']['url']} as {info['ews']['username']}", err=True)
 
-    serve(port, seed, mailboxes, messages_per_mailbox, fault_rate, ready=ready, **options)
+    beside = ews_beside(ews_port, password=ews_password) if ews_port is not None else None
+    serve(
+        port,
+        seed,
+        mailboxes,
+        messages_per_mailbox,
+        fault_rate,
+        ready=ready,
+        beside=beside,
+        **options,
+    )
 
 
 @sandbox_group.command("write-crm")
