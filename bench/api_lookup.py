@@ -263,7 +263,8 @@ def main() -> None:
     print(
         f"{len(latencies)} lookups by {CLIENTS} clients at {args.rate or 'max'} req/s target: "
         f"{len(latencies) / wall:.0f} req/s achieved, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-        f"max {latencies[-1]:.1f} ms"
+        f"max {latencies[-1]:.1f} ms; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
     )
     print(json.dumps({"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "contacts": contacts}))
 
