@@ -297,6 +297,9 @@ class Message(Timestamped, Base):
     attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tracked: Mapped[bool] = mapped_column(Boolean, default=False)
     store_body: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Linked after it was stored (retroactive linking): the next sync of a
+    # mailbox holding a copy fetches the body and clears this.
+    body_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MessageParticipant(Base):
@@ -497,6 +500,27 @@ class ExclusionCount(Base):
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(100))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CrmChange(Base):
+    """A CRM record that changed (written by triggers, revision 0005), oldest first.
+
+    Daemons keep the CRM in memory and read this log once per cycle to apply
+    only what changed; retroactive linking reads it to know which addresses,
+    domains and codes are new. Rows carry ids only; the records are re-read.
+    """
+
+    __tablename__ = "crm_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "record_kind IN ('contact','account','opportunity','user')", name="record_kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    record_kind: Mapped[str] = mapped_column(String(12))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
 
 
 class SecretBlob(Base):
