@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +36,7 @@ from crm_store.sync_writes import (
     folder_cursor,
     reset_folder,
 )
+from crm_store.unmatched import PendingBody, pending_bodies, store_bodies
 from mailsync.direction import InternalParties, message_direction
 from mailsync.linking import Linker
 from mailsync.outcome import (
@@ -56,7 +57,7 @@ from mailsync.providers.base import (
     TemporaryFailure,
     Throttled,
 )
-from rules.results import Excluded, Linked, Suggestion
+from rules.results import Excluded, Linked, LinkResult, Suggestion
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class SyncEngine:
                 self._sync_folder(
                     mailbox_id, address, folder, provider, linker, stop, on_page, tally
                 )
+            if not stop.is_set():
+                self._fetch_pending_bodies(mailbox_id, provider)
             outcome = self._outcome(OutcomeKind.OK, "", tally)
         except _Stopped:
             outcome = self._outcome(OutcomeKind.STOPPED, "stopped between pages", tally)
@@ -158,6 +161,29 @@ class SyncEngine:
         with session_scope(self._sessions, write=True) as session:
             record_outcome(session, mailbox_id, outcome, self._settings.backoff, self._clock())
         return outcome
+
+    def _fetch_pending_bodies(self, mailbox_id: int, provider: MailboxProvider) -> None:
+        """Bodies of messages linked after they were stored (retroactive linking).
+
+        Their copies sit in folders whose delta will not mention them again,
+        so they are fetched here by id, a bounded batch per run, and written
+        in one transaction; a copy the mailbox no longer has is not retried.
+        """
+        with self._sessions() as session:
+            pending = pending_bodies(session, mailbox_id)
+        if not pending:
+            return
+        by_folder: dict[str, list[PendingBody]] = {}
+        for entry in pending:
+            by_folder.setdefault(entry.folder, []).append(entry)
+        bodies: dict[int, tuple[str | None, str | None]] = {}
+        for folder, entries in by_folder.items():
+            fetched = provider.fetch_bodies(folder, [e.provider_item_id for e in entries])
+            for entry in entries:
+                if entry.provider_item_id in fetched:
+                    bodies[entry.message_id] = fetched[entry.provider_item_id]
+        with session_scope(self._sessions, write=True) as session:
+            store_bodies(session, bodies, [e.message_id for e in pending])
 
     def _outcome(
         self, kind: OutcomeKind, reason: str, tally: _Tally, retry_at: datetime | None = None
@@ -251,7 +277,42 @@ class SyncEngine:
     def _prepare(
         self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
     ) -> PageWrite:
-        """Everything the page's transaction writes; all network calls happen here, before it."""
+        """Everything the page's transaction writes; all network calls happen here, before it.
+
+        Items are linked on their metadata first. Then bodies are fetched (one
+        ``$batch`` round) for tracked items and for the unlinked items the
+        linker wants read, and those items are linked again on their bodies,
+        so a code only the body holds still links. A body is kept only when the
+        final result tracks the item (invariant 4).
+        """
+        items: list[CorrespondenceItem] = [
+            dataclasses.replace(item, direction=message_direction(item, self._internal))
+            if isinstance(item, MessageItem)
+            else item
+            for item in page.upserts
+        ]
+        results = linker.link_page(items, address)
+        wanted = {
+            i
+            for i, (item, result) in enumerate(zip(items, results, strict=True))
+            if isinstance(item, MessageItem)
+            and item.body_text is None
+            and item.body_html is None
+            and (_tracks_body(result) or linker.wants_body(item, result))
+        }
+        if wanted:
+            fetched = provider.fetch_bodies(
+                page.folder, [items[i].provider_item_id for i in wanted]
+            )
+            reread = [i for i in sorted(wanted) if items[i].provider_item_id in fetched]
+            for i in reread:
+                current = items[i]
+                if isinstance(current, MessageItem):
+                    text, html = fetched[current.provider_item_id]
+                    items[i] = dataclasses.replace(current, body_text=text, body_html=html)
+            again = linker.relink_with_bodies([items[i] for i in reread], address)
+            for i, result in zip(reread, again, strict=True):
+                results[i] = result
         kept: list[CorrespondenceItem] = []
         links: dict[str, tuple[LinkSpec, ...]] = {}
         suggestions: dict[str, tuple[Suggestion, ...]] = {}
@@ -259,10 +320,7 @@ class SyncEngine:
         bodyless: set[str] = set()
         exclusions: dict[str, int] = {}
         categories: dict[str, tuple[str, ...]] = {}
-        for item in page.upserts:
-            if isinstance(item, MessageItem):
-                item = dataclasses.replace(item, direction=message_direction(item, self._internal))
-            result = linker.link(item, address)
+        for item, result in zip(items, results, strict=True):
             if isinstance(result, Excluded):
                 exclusions[result.counter_key] = exclusions.get(result.counter_key, 0) + 1
                 continue
@@ -276,13 +334,12 @@ class SyncEngine:
                     bodyless.add(key)
             if key not in tracked or key in bodyless:
                 item = _without_body(item)  # invariant 4: bodies only for tracked items
-            wanted = self._wanted_categories(item, result)
-            if wanted:
-                categories[item.provider_item_id] = wanted
+            wanted_categories = self._wanted_categories(item, result)
+            if wanted_categories:
+                categories[item.provider_item_id] = wanted_categories
             kept.append(item)
-        kept = self._with_bodies(page.folder, kept, tracked - bodyless, provider)
-        for item_id, wanted in categories.items():
-            provider.set_category(item_id, wanted)
+        for item_id, category_list in categories.items():
+            provider.set_category(item_id, category_list)
         messages = [i for i in kept if isinstance(i, MessageItem)]
         meetings = [i for i in kept if isinstance(i, MeetingItem)]
         return PageWrite(
@@ -300,29 +357,6 @@ class SyncEngine:
             cursor_complete=page.is_last,
         )
 
-    def _with_bodies(
-        self,
-        folder: str,
-        items: Sequence[CorrespondenceItem],
-        tracked: set[str],
-        provider: MailboxProvider,
-    ) -> list[CorrespondenceItem]:
-        wanted = [
-            i.provider_item_id
-            for i in items
-            if isinstance(i, MessageItem) and i.message_key in tracked and i.body_text is None
-        ]
-        if not wanted:
-            return list(items)
-        bodies = provider.fetch_bodies(folder, wanted)
-        out: list[CorrespondenceItem] = []
-        for item in items:
-            if isinstance(item, MessageItem) and item.provider_item_id in bodies:
-                text, html = bodies[item.provider_item_id]
-                item = dataclasses.replace(item, body_text=text, body_html=html)
-            out.append(item)
-        return out
-
     def _wanted_categories(self, item: CorrespondenceItem, result: Linked) -> tuple[str, ...]:
         """The item's full category list when write-back must add to it, else ()."""
         extra = list(result.add_categories)
@@ -338,6 +372,10 @@ def _close(pages: Iterator[ChangePage]) -> None:
     close = getattr(pages, "close", None)
     if close is not None:
         close()
+
+
+def _tracks_body(result: LinkResult) -> bool:
+    return isinstance(result, Linked) and bool(result.links) and result.store_body
 
 
 def _item_key(item: CorrespondenceItem) -> str:

@@ -1,13 +1,16 @@
 """The engine's link step, behind one small interface so the rules package plugs in.
 
-``Linker.link(item, mailbox)`` answers with the rules' own result types
-(``Excluded`` or ``Linked``). ``ContactAddressLinker`` is the built-in fallback
-used until a full rules engine is configured: it excludes private items and
-links exact contact addresses to the contact and the contact's account.
+A ``Linker`` answers with the rules' own result types (``Excluded`` or
+``Linked``), a page at a time so it can read what the page needs from the
+store once (``mailsync.rules_linker.RulesLinker``, the real one), and says
+which unlinked items deserve a look at their body. ``ContactAddressLinker``
+is the minimal fallback (exact contact addresses only), kept for tests that
+want the sync path without the rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +33,20 @@ PRIVATE = frozenset({Sensitivity.PRIVATE, Sensitivity.CONFIDENTIAL})
 class Linker(Protocol):
     def link(self, item: CorrespondenceItem, mailbox: str) -> LinkResult: ...
 
+    def link_page(self, items: Sequence[CorrespondenceItem], mailbox: str) -> list[LinkResult]:
+        """Results in the order of ``items``; reads what the page needs from the store once."""
+        ...
+
+    def relink_with_bodies(
+        self, items: Sequence[CorrespondenceItem], mailbox: str
+    ) -> list[LinkResult]:
+        """The same page's items again, now with bodies (codes that only the body holds)."""
+        ...
+
+    def wants_body(self, item: CorrespondenceItem, result: LinkResult) -> bool:
+        """Whether an item nothing linked should have its body read before giving up on it."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ContactTarget:
@@ -51,6 +68,17 @@ class ContactAddressLinker:
             )
         )
         return cls({email.lower(): ContactTarget(cid, aid) for email, cid, aid in rows})
+
+    def link_page(self, items: Sequence[CorrespondenceItem], mailbox: str) -> list[LinkResult]:
+        return [self.link(item, mailbox) for item in items]
+
+    def relink_with_bodies(
+        self, items: Sequence[CorrespondenceItem], mailbox: str
+    ) -> list[LinkResult]:
+        return self.link_page(items, mailbox)
+
+    def wants_body(self, item: CorrespondenceItem, result: LinkResult) -> bool:
+        return False
 
     def link(self, item: CorrespondenceItem, mailbox: str) -> LinkResult:
         if item.sensitivity in PRIVATE:

@@ -42,6 +42,7 @@ from mailsync.providers.ews import (
 from mailsync.providers.ews.connection import EWS_SCOPE
 from mailsync.providers.graph import GraphProvider, GraphSyncSettings, GraphTransport
 from mailsync.providers.graph.transport import new_http_client
+from mailsync.rules_linker import RulesLinkers
 
 GRAPH_API_VERSION = "v1.0"
 
@@ -261,12 +262,25 @@ def default_linker(session: Session) -> Linker:
     return ContactAddressLinker.load(session)
 
 
+def rules_linkers_for(
+    settings: Settings, sessions: sessionmaker[Session], internal: InternalParties
+) -> RulesLinkers:
+    """The configured rules over a CRM index built once for this process (see RulesLinkers)."""
+    return RulesLinkers(
+        sessions,
+        settings.rules.engine_settings(),
+        settings.rules.custom_rules(),
+        internal_domains=sorted(internal.domains),
+    )
+
+
 def sync_engine_for(settings: Settings, sessions: sessionmaker[Session]) -> SyncEngine:
     sync = settings.sync
+    internal = internal_parties(settings, sessions)
     return SyncEngine(
         sessions,
-        default_linker,
-        internal_parties(settings, sessions),
+        rules_linkers_for(settings, sessions, internal),
+        internal,
         EngineSettings(
             backoff=BackoffPolicy(sync.interval_seconds, sync.max_backoff_seconds),
             write_back_category=sync.write_back_category,

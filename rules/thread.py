@@ -56,7 +56,11 @@ def match_thread(
         return
     how, stored = parent
     start = len(links) if trace is not None else 0
-    evidence = f"thread: {how} → links of message {stored.message_id}"
+    # A parent linked earlier in the same sync page has no store id yet (0).
+    parent_name = (
+        f"message {stored.message_id}" if stored.message_id else "that message (same page)"
+    )
+    evidence = f"thread: {how} → links of {parent_name}"
     for link in stored.links:
         if links.wants(link.target_kind, link.target_id):
             links.add(make_link(link.target_kind, link.target_id, RULE, ORIGIN, evidence))

@@ -32,6 +32,11 @@ from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
 
 SECRET_ENV = "MAILSYNC_DEMO_CLIENT_SECRET"
 IMPORT_ORDER = ("users", "accounts", "contacts", "opportunities")
+TARGET_PLURALS = (
+    ("account", "accounts"),
+    ("contact", "contacts"),
+    ("opportunity", "opportunities"),
+)
 
 
 def demo_config(workdir: Path, sandbox: SandboxHandle, database_url: str) -> Path:
@@ -71,7 +76,7 @@ def print_links(session: Session, console: Console) -> None:
     messages = session.scalar(select(func.count()).select_from(Message)) or 0
     console.print(
         f"[bold]{messages}[/] messages stored; links: "
-        + ", ".join(f"{counts.get(k, 0)} to {k}s" for k in ("account", "contact", "opportunity"))
+        + ", ".join(f"{counts.get(k, 0)} to {plural}" for k, plural in TARGET_PLURALS)
     )
     table = Table("subject", "linked to", "why", title="A sample of what was linked")
     rows = session.execute(

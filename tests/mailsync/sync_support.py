@@ -36,9 +36,9 @@ from mailsync.sandbox.runner import SandboxHandle
 
 SECRET_ENV = "MAILSYNC_TEST_SANDBOX_SECRET"
 
-# The interim contact-address linker keeps everything but private items out of
-# nothing else; these are the sandbox's exclusion reasons it applies.
-EXCLUDED_REASONS = frozenset({"private"})
+# The sync path runs the full rules, so every exclusion the sandbox's ground
+# truth names keeps the item out of the store.
+EXCLUDED_REASONS = frozenset({"private", "internal_only", "bulk", "auto_submitted"})
 
 
 def write_config(

@@ -1,0 +1,185 @@
+"""The CRM as one in-memory rules index per process, kept current from the change log.
+
+Built once from ``crm_store.crm_records.load_crm_records`` (a few queries, a
+few seconds for a million contacts), then patched: ``refresh`` reads the
+newest change-log id (one index read) and, only when it moved, the ids that
+changed since and those records, and applies them with the index's own
+``upsert_*`` / ``remove_*``. Syncs never rebuild it; only a change touching
+most of the CRM (a full re-import) is cheaper as a rebuild, and gets one.
+
+The daemon links on several threads while a refresh may patch the index, and
+the matchers iterate dicts of it, so readers (a page of linking) and the
+writer (a refresh) take a small readers-writer lock: once per page, never per
+message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from crm_store.crm_changes import ChangedRecords, changes_after, last_change_id
+from crm_store.crm_records import CrmRecords, load_crm_records, load_crm_records_by_id
+from rules import AccountRecord, ContactRecord, CrmIndex, OpportunityRecord, OpportunityStatus
+
+log = logging.getLogger(__name__)
+
+REBUILD_SHARE = 0.5
+"""Rebuild instead of patching when a change names more than this share of the index."""
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds off new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def index_from_records(records: CrmRecords, internal_domains: Iterable[str]) -> CrmIndex:
+    return CrmIndex.build(
+        accounts=(AccountRecord(a.id, a.name, a.domains, a.owner_email) for a in records.accounts),
+        contacts=(ContactRecord(c.id, c.name, c.emails, c.account_id) for c in records.contacts),
+        opportunities=(
+            OpportunityRecord(
+                o.id,
+                o.code,
+                o.name,
+                o.account_id,
+                OpportunityStatus(o.status),
+                o.stage,
+                o.owner_email,
+            )
+            for o in records.opportunities
+        ),
+        user_emails=records.user_emails,
+        internal_domains=internal_domains,
+    )
+
+
+class LiveCrmIndex:
+    """One process's CRM index and the change-log id it reflects."""
+
+    def __init__(self, index: CrmIndex, applied_id: int, internal_domains: Iterable[str]) -> None:
+        self.index = index
+        self.applied_id = applied_id
+        self.internal_domains = tuple(internal_domains)
+        self.lock = ReadWriteLock()
+        self._refreshing = threading.Lock()
+        self.rebuilds = 0
+        self.patches = 0
+
+    @classmethod
+    def load(cls, session: Session, internal_domains: Iterable[str] = ()) -> LiveCrmIndex:
+        # The log id is read first: a change landing during the load is applied
+        # again by the next refresh, which is harmless (upserts are idempotent).
+        applied = last_change_id(session)
+        domains = tuple(internal_domains)
+        return cls(index_from_records(load_crm_records(session), domains), applied, domains)
+
+    def refresh(self, session: Session) -> ChangedRecords:
+        """Apply what changed since the last refresh; the cheap check when nothing did."""
+        with self._refreshing:
+            newest = last_change_id(session)
+            if newest <= self.applied_id:
+                return ChangedRecords(last_id=self.applied_id)
+            changed = changes_after(session, self.applied_id, newest)
+            known = len(self.index.contacts) + len(self.index.accounts)
+            if changed.size > max(1_000, REBUILD_SHARE * known):
+                fresh = index_from_records(load_crm_records(session), self.internal_domains)
+                with self.lock.writing():
+                    _copy_into(self.index, fresh)
+                self.rebuilds += 1
+            else:
+                records = load_crm_records_by_id(
+                    session,
+                    account_ids=changed.account_ids,
+                    contact_ids=changed.contact_ids,
+                    opportunity_ids=changed.opportunity_ids,
+                )
+                with self.lock.writing():
+                    _patch(self.index, changed, records)
+                self.patches += 1
+            self.applied_id = changed.last_id
+            log.info(
+                "CRM index: applied changes up to log id %s (%s records)",
+                changed.last_id,
+                changed.size,
+            )
+            return changed
+
+
+def _copy_into(target: CrmIndex, source: CrmIndex) -> None:
+    """Swap a rebuilt index's contents into the shared object every engine holds."""
+    for name in CrmIndex.__dataclass_fields__:
+        setattr(target, name, getattr(source, name))
+
+
+def _patch(index: CrmIndex, changed: ChangedRecords, records: CrmRecords) -> None:
+    # Accounts before contacts and opportunities, as in a build.
+    present_accounts = {a.id for a in records.accounts}
+    for account in records.accounts:
+        index.upsert_account(
+            AccountRecord(account.id, account.name, account.domains, account.owner_email)
+        )
+    for gone in changed.account_ids - present_accounts:
+        index.remove_account(gone)
+    present_contacts = {c.id for c in records.contacts}
+    for contact in records.contacts:
+        index.upsert_contact(
+            ContactRecord(contact.id, contact.name, contact.emails, contact.account_id)
+        )
+    for gone in changed.contact_ids - present_contacts:
+        index.remove_contact(gone)
+    present_opportunities = {o.id for o in records.opportunities}
+    for o in records.opportunities:
+        index.upsert_opportunity(
+            OpportunityRecord(
+                o.id,
+                o.code,
+                o.name,
+                o.account_id,
+                OpportunityStatus(o.status),
+                o.stage,
+                o.owner_email,
+            )
+        )
+    for gone in changed.opportunity_ids - present_opportunities:
+        index.remove_opportunity(gone)
+    if changed.users_changed:
+        index.user_emails = {e.strip().lower() for e in records.user_emails}
