@@ -42,7 +42,13 @@ class SyncDaemon:
         interval_seconds: int,
         jitter_seconds: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        maintenance: Callable[[], None] | None = None,
+        maintenance_seconds: int = 3600,
     ) -> None:
+        """``maintenance`` (the retro window's purge) runs at start, then every
+        ``maintenance_seconds``, beside the mailbox jobs and never twice at once."""
+        self._maintenance = maintenance
+        self._maintenance_seconds = maintenance_seconds
         self._sessions = sessions
         self._engine = engine
         self._provider_for = provider_for
@@ -117,7 +123,27 @@ class SyncDaemon:
                 next_run_time=now,
                 misfire_grace_time=None,
             )
+        if self._maintenance is not None:
+            self._scheduler.add_job(
+                self.run_maintenance,
+                IntervalTrigger(seconds=self._maintenance_seconds),
+                id="maintenance",
+                name="maintenance",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+                misfire_grace_time=None,
+            )
         self._scheduler.start()
+
+    def run_maintenance(self) -> None:
+        """One maintenance pass; a failure is logged with its traceback and retried next time."""
+        if self._maintenance is None or self.stop_event.is_set():
+            return
+        try:
+            self._maintenance()
+        except Exception:
+            log.exception("maintenance failed; it runs again in %ss", self._maintenance_seconds)
 
     def stop(self) -> None:
         """Let running pages commit, then stop every job."""

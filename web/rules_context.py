@@ -16,44 +16,14 @@ from collections.abc import Collection, Iterable, Sequence
 from sqlalchemy.orm import Session
 
 from crm_store.items import CorrespondenceItem
-from crm_store.links import latest_links_for_conversations, links_for_messages_by_message_id
-from mailsync.config.sections import RulesSettings as ConfiguredRules
-from rules import LinkResult, RulesEngine, RulesSettings, StoredThreadLinks, TargetRef
+from mailsync.rules_context import StoreThreadLookup, rules_settings_from
+from rules import LinkResult, RulesEngine, RulesSettings, TargetRef
 from rules.tracking_code import CodeScanner
 from web.crm_slice import CrmSlice, load_slice
 
 MAX_CODES = 50
 
-
-def rules_settings_from(configured: ConfiguredRules) -> RulesSettings:
-    return RulesSettings(
-        tracking_code_pattern=configured.tracking_code_pattern,
-        internal_only_excluded=configured.internal_only_excluded,
-        blocked_addresses=tuple(configured.blocked_addresses),
-        blocked_domains=tuple(configured.blocked_domains),
-        retro_window_days=max(1, configured.retro_window_days),
-    )
-
-
-class StoreThreadLookup:
-    """Thread correlation over the store (the rules' ThreadLookup protocol)."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def links_for_message_id(self, internet_message_id: str) -> StoredThreadLinks | None:
-        found = links_for_messages_by_message_id(self._session, [internet_message_id])
-        thread = found.get(internet_message_id)
-        return None if thread is None else StoredThreadLinks(thread.message_id, thread.links)
-
-    def links_for_conversation(
-        self, conversation_id: str, exclude_message_id: str | None
-    ) -> StoredThreadLinks | None:
-        found = latest_links_for_conversations(self._session, [conversation_id])
-        for key, thread in found.get(conversation_id, []):
-            if key != exclude_message_id:
-                return StoredThreadLinks(thread.message_id, thread.links)
-        return None
+__all__ = ["MAX_CODES", "RulesContext", "StoreThreadLookup", "rules_settings_from"]
 
 
 class RulesContext:

@@ -11,6 +11,7 @@ at the sandbox, with the store of the current configuration) is written to
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -27,6 +28,7 @@ from mailsync.commands.sync import sync_once
 from mailsync.crm_import import KINDS, import_file
 from mailsync.daemon import SyncDaemon
 from mailsync.outcome import OutcomeKind
+from mailsync.retro_linking import purge_job
 from mailsync.runtime import registry_for, sync_engine_for
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
 
@@ -150,6 +152,9 @@ def demo_command(
                 registry_for(demo.settings).provider_for,
                 interval_seconds=demo.settings.sync.interval_seconds,
                 jitter_seconds=demo.settings.sync.jitter_seconds,
+                maintenance=purge_job(
+                    sessions, demo.settings.rules.engine_settings(), lambda: datetime.now(UTC)
+                ),
             )
             console.print("daemon running against the sandbox; Ctrl-C to stop")
             daemon.run_forever()

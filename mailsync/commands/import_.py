@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,13 +17,17 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy.orm import Session
 
+from crm_store.crm_changes import changes_after, last_change_id
 from crm_store.database import session_scope
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.errors import EXIT_BAD_INPUT
 from mailsync.commands.store_checks import require_current_schema
 from mailsync.crm_import import KINDS, CsvFileError, ImportReport, import_file
 from mailsync.crm_import.importer import Progress as ProgressCallback
+from mailsync.retro_linking import RetroReport, change_of, relink_after_change, whole_crm
+from mailsync.runtime import internal_parties
 
 PROGRESS_BAR_MIN_ROWS = 3_000
 """Files smaller than this import in about a second; a bar would only flicker."""
@@ -81,6 +86,24 @@ def _print_report(report: ImportReport, path: Path) -> None:
     click.echo(report.summary(), err=not report.ok)
 
 
+def _relink_what_changed(app: AppContext, session: Session, before: int) -> RetroReport | None:
+    """Retroactive linking for whatever the import changed (read back from the change log),
+    in the import's transaction: the records and the links they make commit together."""
+    changed = changes_after(session, before)
+    if changed.empty:
+        return None
+    rules = app.settings.rules
+    internal = internal_parties(app.settings, app.session_factory())
+    return relink_after_change(
+        session,
+        change_of(session, changed),
+        settings=rules.engine_settings(),
+        ruleset=rules.custom_rules(),
+        index_for=whole_crm(internal.domains),
+        now=datetime.now(UTC),
+    )
+
+
 def _make_command(kind_name: str) -> click.Command:
     @click.command(
         kind_name,
@@ -103,6 +126,7 @@ def _make_command(kind_name: str) -> click.Command:
                 _progress_for(file, kind_name, console) as progress,
                 session_scope(app.session_factory(), write=True) as session,
             ):
+                before = last_change_id(session)
                 report = import_file(
                     KINDS[kind_name],
                     file,
@@ -110,10 +134,16 @@ def _make_command(kind_name: str) -> click.Command:
                     skip_bad_rows=skip_bad_rows,
                     **({"progress": progress} if progress else {}),
                 )
+                retro = _relink_what_changed(app, session, before)
         except CsvFileError as exc:
             click.echo(f"mailsync: {exc}", err=True)
             raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
         _print_report(report, file)
+        if retro is not None and retro.items_linked:
+            click.echo(
+                f"linked {retro.items_linked} earlier item(s) the new records now match "
+                f"({retro.links_written} links; bodies come with the next sync)"
+            )
         if not report.ok and not skip_bad_rows:
             raise click.exceptions.Exit(EXIT_BAD_INPUT)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from crm_store.items import TargetKind
-from web.deps import CurrentUser, DbSession, WriteSession, WritingUser
+from mailsync.retro_linking import relink_after_change
+from rules import CrmChange
+from web.deps import CurrentUser, DbSession, Rules, WriteSession, WritingUser
 from web.errors import InvalidInput
 from web.records import SEARCH_LIMIT_MAX, create_contact_from_sender, search_records
 from web.schemas.common import find_unstorable
@@ -44,5 +47,16 @@ def search(
     status_code=status.HTTP_201_CREATED,
     summary="Create a contact from a sender; the account is inferred from the domain",
 )
-def create_contact(body: ContactCreate, session: WriteSession, user: WritingUser) -> ContactCreated:
-    return create_contact_from_sender(session, body)
+def create_contact(
+    body: ContactCreate, session: WriteSession, user: WritingUser, rules: Rules
+) -> ContactCreated:
+    created = create_contact_from_sender(session, body)
+    # Mail from this sender that matched nothing so far is linked now, in the same commit.
+    relink_after_change(
+        session,
+        CrmChange.of(addresses=[body.email]),
+        settings=rules.settings,
+        index_for=lambda s, addresses, codes: rules.load_slice(s, addresses, codes).index,
+        now=datetime.now(UTC),
+    )
+    return created

@@ -1,0 +1,181 @@
+"""Retroactive linking and the window purge, over the store.
+
+When the CRM learns a contact, an address, a domain or an opportunity code,
+items stored earlier that matched nothing may now match. The store keeps
+their metadata for ``[rules] retro_window_days``; here the candidates are
+pre-selected in SQL by what changed, re-checked and linked by the pure rules
+(``rules.retro``), and written in one batch (``crm_store.unmatched``). The
+linked messages are flagged so the next sync of a mailbox holding them
+fetches their bodies. The caller owns the transaction, so a CSV import and
+the links it makes possible commit together.
+
+Where it runs: ``mailsync import`` (whatever the file changed, read back from
+the change log), the web service's create-contact endpoint (that one
+address), and ``mailsync rules relink`` by hand. ``purge_expired`` deletes
+what outlived the window; the daemon runs it on a timer, ``mailsync rules
+purge`` on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store.crm_changes import ChangedRecords, purge_change_log
+from crm_store.crm_records import load_crm_records, load_crm_records_by_id
+from crm_store.database import session_scope
+from crm_store.items import ItemKind
+from crm_store.links import suppressions_for_items
+from crm_store.unmatched import (
+    LateLinks,
+    PurgeCounts,
+    UnmatchedRow,
+    purge_unmatched,
+    unmatched_candidates,
+    write_late_links,
+)
+from mailsync.live_index import index_from_records
+from mailsync.rules_context import StoreThreadLookup
+from rules import (
+    EMPTY_RULESET,
+    CrmChange,
+    CrmIndex,
+    RulesEngine,
+    RuleSet,
+    RulesSettings,
+    UnmatchedItem,
+    affected_by,
+    relink,
+)
+from rules.suppressions import TargetRef
+from rules.tracking_code import CodeScanner
+
+log = logging.getLogger(__name__)
+
+IndexFor = Callable[[Session, Collection[str], Sequence[str]], CrmIndex]
+"""Builds the rules index that can match these addresses and codes (a slice or the whole CRM)."""
+
+CHANGE_LOG_DAYS = 7
+"""Change-log rows older than this are purged: every live daemon applied them long ago."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetroReport:
+    candidates: int
+    items_linked: int
+    links_written: int
+    suggestions_written: int
+
+
+def whole_crm(internal_domains: Collection[str]) -> IndexFor:
+    """An ``IndexFor`` that reads the whole CRM (the CLI; a daemon passes its live index)."""
+
+    def build(session: Session, _addresses: Collection[str], _codes: Sequence[str]) -> CrmIndex:
+        return index_from_records(load_crm_records(session), internal_domains)
+
+    return build
+
+
+def change_of(session: Session, changed: ChangedRecords) -> CrmChange:
+    """What the retro matcher looks for after these records changed: their addresses,
+    domains and codes as they are now (a deleted record links nothing new)."""
+    records = load_crm_records_by_id(
+        session,
+        account_ids=changed.account_ids,
+        contact_ids=changed.contact_ids,
+        opportunity_ids=changed.opportunity_ids,
+    )
+    return CrmChange.of(
+        addresses=(e for c in records.contacts for e in c.emails),
+        domains=(d for a in records.accounts for d in a.domains),
+        opportunity_codes=(o.code for o in records.opportunities),
+        account_ids=(a.id for a in records.accounts),
+    )
+
+
+def relink_after_change(
+    session: Session,
+    change: CrmChange,
+    *,
+    settings: RulesSettings,
+    index_for: IndexFor,
+    now: datetime,
+    ruleset: RuleSet = EMPTY_RULESET,
+) -> RetroReport:
+    """Link the unmatched items of the window that ``change`` makes matchable."""
+    if not (change.addresses or change.domains or change.opportunity_codes):
+        return RetroReport(0, 0, 0, 0)
+    since = now - timedelta(days=settings.retro_window_days)
+    rows = unmatched_candidates(
+        session,
+        since,
+        addresses=change.addresses,
+        domains=change.domains,
+        codes=change.opportunity_codes,
+    )
+    if not rows:
+        return RetroReport(0, 0, 0, 0)
+    scanner = CodeScanner(settings.tracking_code_pattern)
+    addresses = sorted({address for row in rows for _role, address in row.participants})
+    codes = sorted({c.upper() for row in rows for c in scanner.codes(row.subject)})
+    engine = RulesEngine(
+        index_for(session, addresses, codes), settings, ruleset, StoreThreadLookup(session)
+    )
+    affected = affected_by(change, [_unmatched(row) for row in rows], engine)
+    suppressed: dict[tuple[ItemKind, int], set[TargetRef]] = {}
+    for kind in (ItemKind.MESSAGE, ItemKind.MEETING):
+        found = suppressions_for_items(
+            session, kind, [i.item_id for i in affected if i.item_kind is kind]
+        )
+        suppressed.update({(kind, item_id): targets for item_id, targets in found.items()})
+    results = relink(engine, affected, suppressed)
+    counts = write_late_links(
+        session,
+        [LateLinks(r.item_kind, r.item_id, r.links, r.suggestions) for r in results],
+    )
+    return RetroReport(len(rows), counts.items, counts.links_written, counts.suggestions_written)
+
+
+def _unmatched(row: UnmatchedRow) -> UnmatchedItem:
+    return UnmatchedItem(
+        row.item_kind,
+        row.item_id,
+        row.item_key,
+        row.mailbox,
+        row.subject,
+        row.sent_at,
+        row.participants,
+        row.conversation_id,
+        row.in_reply_to,
+        row.references,
+    )
+
+
+def purge_expired(session: Session, settings: RulesSettings, now: datetime) -> PurgeCounts:
+    """Delete unmatched items older than the window, and change-log rows long applied."""
+    counts = purge_unmatched(session, now - timedelta(days=settings.retro_window_days))
+    purge_change_log(session, now - timedelta(days=CHANGE_LOG_DAYS))
+    return counts
+
+
+def purge_job(
+    sessions: sessionmaker[Session], settings: RulesSettings, clock: Callable[[], datetime]
+) -> Callable[[], None]:
+    """The daemon's maintenance: one purge in its own transaction."""
+
+    def run() -> None:
+        with session_scope(sessions, write=True) as session:
+            counts = purge_expired(session, settings, clock())
+        if counts.messages or counts.meetings:
+            log.info(
+                "purged %s message(s) and %s meeting(s) past the %s-day window",
+                counts.messages,
+                counts.meetings,
+                settings.retro_window_days,
+            )
+
+    return run
