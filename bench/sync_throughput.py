@@ -201,7 +201,11 @@ def main() -> None:
         rss_child(args.rss_child)
         return
     if args.provider == "ews":
-        raise SystemExit("--provider ews: the EWS driver is not benchmarked yet")
+        # Same figures over EWS; that bench lives beside this one (bench/ews_throughput_support.py).
+        from ews_throughput_support import run as run_ews
+
+        run_ews(args.quick, args.messages, args.repeat)
+        return
     messages = args.messages or (2_000 if args.quick else 20_000)
     small, large = (5_000, 20_000) if args.quick else (50_000, 200_000)
 
