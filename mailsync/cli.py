@@ -20,8 +20,10 @@ from mailsync.commands.demo import demo_command
 from mailsync.commands.errors import EXIT_CONFIG
 from mailsync.commands.export import export_group
 from mailsync.commands.import_ import import_group
+from mailsync.commands.ingest import ingest_command
 from mailsync.commands.init import init_command
 from mailsync.commands.report import report_group
+from mailsync.commands.rules import rules_group
 from mailsync.commands.sync import run_command, status_command, sync_command
 from mailsync.config import ConfigError
 from mailsync.sandbox.cli import sandbox_group
@@ -70,6 +72,8 @@ COMMANDS: list[click.Command] = [
     status_command,
     demo_command,
     report_group,
+    rules_group,
+    ingest_command,
     serve_command,
     users_group,
 ]

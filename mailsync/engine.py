@@ -274,6 +274,16 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ one page
 
+    def linker(self, session: Session) -> Linker:
+        """The link step as a sync run gets it (for ``mailsync ingest``, the same path)."""
+        return self._linker_for(session)
+
+    def prepare_page(
+        self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
+    ) -> PageWrite:
+        """Link a page of items into the write ``apply_page`` takes, exactly as a sync does."""
+        return self._prepare(page, address, provider, linker)
+
     def _prepare(
         self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
     ) -> PageWrite:

@@ -1,0 +1,214 @@
+"""Stored correspondence read back as items, for ``mailsync rules dry-run``.
+
+The dry run replays stored history through a rule set without writing, so it
+needs each item as the rules see it (participants, subject, body, thread
+ids), its current links and its suppressions. Read in batches by id, a few
+queries per batch; headers are not stored, so header-based exclusions cannot
+be replayed (the dry run says what the rules would do on what is kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_store.items import (
+    Address,
+    Attendee,
+    CorrespondenceItem,
+    Direction,
+    ItemKind,
+    LinkSpec,
+    MeetingItem,
+    MessageItem,
+    OriginKind,
+    Sensitivity,
+    TargetKind,
+)
+from crm_store.models import (
+    Link,
+    Mailbox,
+    Meeting,
+    MeetingAttendee,
+    MeetingCopy,
+    Message,
+    MessageCopy,
+    MessageParticipant,
+    Suppression,
+)
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    item_kind: ItemKind
+    item_id: int
+    item_key: str
+    mailbox: str | None
+    item: CorrespondenceItem
+    links: tuple[LinkSpec, ...]
+    suppressed: frozenset[tuple[TargetKind, int]]
+
+
+def stored_history(session: Session, since: datetime) -> Iterator[HistoryItem]:
+    """Every stored message sent and meeting starting after ``since``, oldest id first."""
+    after = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(
+                    Message.id > after, func.coalesce(Message.sent_at, Message.created_at) >= since
+                )
+                .order_by(Message.id)
+                .limit(BATCH)
+            )
+        )
+        if not ids:
+            break
+        yield from _messages(session, ids)
+        after = ids[-1]
+    after = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(Meeting.id)
+                .where(Meeting.id > after, Meeting.start_at >= since)
+                .order_by(Meeting.id)
+                .limit(BATCH)
+            )
+        )
+        if not ids:
+            break
+        yield from _meetings(session, ids)
+        after = ids[-1]
+
+
+def _links(
+    session: Session, kind: ItemKind, ids: list[int]
+) -> tuple[dict[int, list[LinkSpec]], dict[int, set[tuple[TargetKind, int]]]]:
+    links: dict[int, list[LinkSpec]] = {}
+    for row in session.execute(
+        select(Link).where(Link.item_kind == kind.value, Link.item_id.in_(ids)).order_by(Link.id)
+    ).scalars():
+        links.setdefault(int(row.item_id), []).append(
+            LinkSpec(
+                TargetKind(row.target_kind),
+                int(row.target_id),
+                OriginKind(row.origin_kind),
+                row.origin,
+                row.evidence,
+                row.actor,
+            )
+        )
+    suppressed: dict[int, set[tuple[TargetKind, int]]] = {}
+    for item_id, target_kind, target_id in session.execute(
+        select(Suppression.item_id, Suppression.target_kind, Suppression.target_id).where(
+            Suppression.item_kind == kind.value, Suppression.item_id.in_(ids)
+        )
+    ):
+        suppressed.setdefault(int(item_id), set()).add((TargetKind(target_kind), int(target_id)))
+    return links, suppressed
+
+
+def _owners(
+    session: Session, column: object, copy: type[MessageCopy] | type[MeetingCopy], ids: list[int]
+) -> dict[int, str]:
+    owners: dict[int, str] = {}
+    for item_id, address in session.execute(
+        select(column, Mailbox.address)  # type: ignore[call-overload]
+        .join(Mailbox, Mailbox.id == copy.mailbox_id)
+        .where(column.in_(ids))  # type: ignore[attr-defined]
+        .order_by(column, copy.removed, Mailbox.id)
+    ):
+        owners.setdefault(int(item_id), str(address))
+    return owners
+
+
+def _messages(session: Session, ids: list[int]) -> Iterator[HistoryItem]:
+    people: dict[int, dict[str, list[Address]]] = {}
+    for message_id, role, address, name in session.execute(
+        select(
+            MessageParticipant.message_id,
+            MessageParticipant.role,
+            MessageParticipant.address,
+            MessageParticipant.name,
+        )
+        .where(MessageParticipant.message_id.in_(ids))
+        .order_by(MessageParticipant.id)
+    ):
+        people.setdefault(int(message_id), {}).setdefault(role, []).append(Address(address, name))
+    links, suppressed = _links(session, ItemKind.MESSAGE, ids)
+    owners = _owners(session, MessageCopy.message_id, MessageCopy, ids)
+    for row in session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
+        roles = people.get(row.id, {})
+        item = MessageItem(
+            provider_item_id=row.message_key,
+            folder="",
+            internet_message_id=row.internet_message_id,
+            subject=row.subject,
+            sent_at=row.sent_at,
+            sender=next(iter(roles.get("from", ())), None),
+            to=tuple(roles.get("to", ())),
+            cc=tuple(roles.get("cc", ())),
+            bcc=tuple(roles.get("bcc", ())),
+            conversation_id=row.conversation_id,
+            in_reply_to=row.in_reply_to,
+            references=tuple(row.references or ()),
+            sensitivity=Sensitivity(row.sensitivity),
+            has_attachments=row.has_attachments,
+            body_text=row.body_text,
+            body_html=row.body_html,
+            direction=Direction(row.direction),
+        )
+        yield HistoryItem(
+            ItemKind.MESSAGE,
+            row.id,
+            row.message_key,
+            owners.get(row.id),
+            item,
+            tuple(links.get(row.id, ())),
+            frozenset(suppressed.get(row.id, ())),
+        )
+
+
+def _meetings(session: Session, ids: list[int]) -> Iterator[HistoryItem]:
+    attendees: dict[int, list[Attendee]] = {}
+    for meeting_id, address, name in session.execute(
+        select(MeetingAttendee.meeting_id, MeetingAttendee.address, MeetingAttendee.name)
+        .where(MeetingAttendee.meeting_id.in_(ids))
+        .order_by(MeetingAttendee.id)
+    ):
+        attendees.setdefault(int(meeting_id), []).append(Attendee(address, name))
+    links, suppressed = _links(session, ItemKind.MEETING, ids)
+    owners = _owners(session, MeetingCopy.meeting_id, MeetingCopy, ids)
+    for row in session.scalars(select(Meeting).where(Meeting.id.in_(ids)).order_by(Meeting.id)):
+        item = MeetingItem(
+            provider_item_id=row.meeting_key,
+            folder="",
+            uid=row.uid,
+            subject=row.subject,
+            start=row.start_at,
+            end=row.end_at,
+            organizer=Address(row.organizer_address, row.organizer_name)
+            if row.organizer_address
+            else None,
+            attendees=tuple(attendees.get(row.id, ())),
+            sensitivity=Sensitivity(row.sensitivity),
+            body_text=row.body_text,
+            recurrence_id=row.recurrence_id,
+        )
+        yield HistoryItem(
+            ItemKind.MEETING,
+            row.id,
+            row.meeting_key,
+            owners.get(row.id),
+            item,
+            tuple(links.get(row.id, ())),
+            frozenset(suppressed.get(row.id, ())),
+        )
