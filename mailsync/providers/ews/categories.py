@@ -18,16 +18,17 @@ from typing import Any
 from exchangelib import errors as ews_errors
 from exchangelib.items import AUTO_RESOLVE, ID_ONLY, SAVE_ONLY, SEND_TO_NONE
 from exchangelib.properties import ItemId
-from exchangelib.services import GetItem, UpdateItem
+from exchangelib.services import UpdateItem
 
 from mailsync.providers.base import TemporaryFailure
 from mailsync.providers.ews.errors import translated
 from mailsync.providers.ews.fetch import ItemVersions
+from mailsync.providers.ews.services import GetItemService, UpdateItemService
 
 CATEGORY_FIELDS = ["categories"]
 
 
-class UpdateItemOrErrors(UpdateItem):  # type: ignore[misc]
+class UpdateItemOrErrors(UpdateItemService):
     """UpdateItem that returns a conflict as a value, so it can be retried once."""
 
     ERRORS_TO_CATCH_IN_RESPONSE = (
@@ -40,7 +41,7 @@ def _current(account: Any, item_id: str, folder: str) -> tuple[type[Any], str] |
     """(class, change key) of the item now, or None when it is gone."""
     with translated(folder):
         found = list(
-            GetItem(account=account).call(
+            GetItemService(account=account).call(
                 items=[ItemId(id=item_id)], additional_fields=set(), shape=ID_ONLY
             )
         )

@@ -18,6 +18,7 @@ from exchangelib.services import GetItem
 
 from mailsync.providers.ews.errors import translated
 from mailsync.providers.ews.normalise import GLOBAL_ID_FIELD
+from mailsync.providers.ews.services import GetItemService
 
 MESSAGE_FIELDS = (
     "subject",
@@ -85,7 +86,7 @@ MEETING_MESSAGE_PATHS = field_paths(MeetingRequest, MEETING_MESSAGE_FIELDS)
 BODY_PATHS = field_paths(Message, BODY_FIELDS)
 
 
-class GetItemsOrErrors(GetItem):  # type: ignore[misc]
+class GetItemsOrErrors(GetItemService):
     """GetItem that also returns occurrence errors as values.
 
     Asking a master for occurrence N answers "out of range" past the last one

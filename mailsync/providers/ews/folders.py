@@ -37,10 +37,10 @@ from exchangelib.folders import (
 )
 from exchangelib.items import ID_ONLY
 from exchangelib.properties import DistinguishedFolderId, Mailbox
-from exchangelib.services import FindFolder
 
 from mailsync.providers.base import PermanentFailure
 from mailsync.providers.ews.errors import translated
+from mailsync.providers.ews.services import FindFolderService
 
 CALENDAR_FOLDER = "calendar"
 
@@ -107,7 +107,7 @@ def by_id(account: Any, folder_id: str) -> Any:
 
 def _children(account: Any, parent: Any, folder: str) -> list[Any]:
     with translated(folder):
-        service = FindFolder(account=account, page_size=FIND_PAGE_SIZE)
+        service = FindFolderService(account=account, page_size=FIND_PAGE_SIZE)
         return list(
             service.call(
                 folders=[parent],

@@ -15,7 +15,6 @@ from typing import Any
 
 from exchangelib.items import ID_ONLY
 from exchangelib.items.calendar_item import BaseMeetingItem
-from exchangelib.services import SyncFolderItems
 
 from crm_store.items import CorrespondenceItem, ItemKind, Removal
 from mailsync.providers.base import ChangePage, ItemFailure
@@ -31,6 +30,7 @@ from mailsync.providers.ews.normalise import (
     meeting_from_request,
     message_from_ews,
 )
+from mailsync.providers.ews.services import SyncFolderItemsService
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 ITEM_GONE = "ErrorItemNotFound"
@@ -40,7 +40,7 @@ def sync_call(
     account: Any, folder_obj: Any, folder: str, state: str | None, page_size: int
 ) -> tuple[list[tuple[str, Any]], str, bool]:
     """One SyncFolderItems call: (changes, new state, includes last item in range)."""
-    service = SyncFolderItems(account=account)
+    service = SyncFolderItemsService(account=account)
     with translated(folder):
         changes = list(
             service.call(
