@@ -334,7 +334,8 @@ class SandboxServer:
                 request, query={k: v for k, v in request.query.items() if k != "$deltatoken"}
             )
         key = mailbox or "-"
-        concurrency = self.stats.enter(key)
+        delta = endpoint == "delta"
+        concurrency = self.stats.enter(key, delta=delta)
         try:
             limit = self.config.max_concurrency_per_mailbox
             if fault is not None and fault.kind != FaultKind.DROP:
@@ -351,7 +352,7 @@ class SandboxServer:
                 response.folder = response.folder or folder
             self.add_location(response)
         finally:
-            self.stats.leave(key)
+            self.stats.leave(key, delta=delta)
         self.stats.record(
             method=request.method,
             path=request.path,

@@ -3,6 +3,11 @@
 "An idle second cycle makes exactly one request per folder" and "never more
 than 4 concurrent requests per mailbox" are assertions about the client; the
 server is the only honest place to count them.
+
+Delta requests are also counted on their own: one sync reads a mailbox's
+delta pages one after another (fetching one page ahead still leaves one delta
+request in flight, beside its $batch of bodies), so two delta requests in
+flight for one mailbox mean two syncs of it were running at once.
 """
 
 from __future__ import annotations
@@ -23,21 +28,30 @@ class RequestStats:
     _faults: Counter[str] = field(default_factory=Counter)
     _in_flight: Counter[str] = field(default_factory=Counter)
     _max_in_flight: dict[str, int] = field(default_factory=dict)
+    _delta_in_flight: Counter[str] = field(default_factory=Counter)
+    _max_delta_in_flight: dict[str, int] = field(default_factory=dict)
     _log: deque[dict[str, Any]] = field(default_factory=deque)
     _seq: int = 0
 
-    def enter(self, mailbox: str) -> int:
+    def enter(self, mailbox: str, *, delta: bool = False) -> int:
         """Count a request in flight; returns the concurrency including this one."""
         with self._lock:
             self._in_flight[mailbox] += 1
             now = self._in_flight[mailbox]
             if now > self._max_in_flight.get(mailbox, 0):
                 self._max_in_flight[mailbox] = now
+            if delta:
+                self._delta_in_flight[mailbox] += 1
+                deltas = self._delta_in_flight[mailbox]
+                if deltas > self._max_delta_in_flight.get(mailbox, 0):
+                    self._max_delta_in_flight[mailbox] = deltas
             return now
 
-    def leave(self, mailbox: str) -> None:
+    def leave(self, mailbox: str, *, delta: bool = False) -> None:
         with self._lock:
             self._in_flight[mailbox] -= 1
+            if delta:
+                self._delta_in_flight[mailbox] -= 1
 
     def record(
         self,
@@ -85,6 +99,7 @@ class RequestStats:
                 "faults": dict(self._faults),
                 "in_flight": {k: v for k, v in self._in_flight.items() if v},
                 "max_in_flight": dict(self._max_in_flight),
+                "max_delta_in_flight": dict(self._max_delta_in_flight),
             }
 
     def requests_since(self, n: int) -> list[dict[str, Any]]:
@@ -97,4 +112,5 @@ class RequestStats:
             self._per_endpoint.clear()
             self._faults.clear()
             self._max_in_flight = {k: v for k, v in self._in_flight.items() if v}
+            self._max_delta_in_flight = {k: v for k, v in self._delta_in_flight.items() if v}
             self._log.clear()

@@ -128,7 +128,7 @@ def wait_for(
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     detail = ""
     if fleet is not None:
         detail = "\n".join(f"--- {n}\n{fleet.log(n)[-1500:]}" for n in fleet.processes)
