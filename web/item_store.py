@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.parser import HeaderParser
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.items import (
@@ -43,7 +43,15 @@ class ItemRef:
     subject: str
 
 
-def find_item(session: Session, selector: ItemSelector) -> ItemRef | None:
+def find_item(
+    session: Session, selector: ItemSelector, principal: Principal | None = None
+) -> ItemRef | None:
+    """The stored item the selector names, or None.
+
+    An Exchange item id is only unique within a mailbox, and the copies' index
+    leads with the mailbox: with ``principal`` the id is looked up in that
+    user's own mailboxes (where the add-in's ids come from) through the index.
+    """
     if selector.internet_message_id:
         row = session.execute(
             select(Message.id, Message.subject).where(
@@ -60,19 +68,25 @@ def find_item(session: Session, selector: ItemSelector) -> ItemRef | None:
         ).first()
         return None if row is None else ItemRef(ItemKind.MEETING, int(row.id), row.subject)
     item_id = (selector.item_id or "").strip()
+    message_copy = select(Message.id, Message.subject).join(
+        MessageCopy, MessageCopy.message_id == Message.id
+    )
+    meeting_copy = select(Meeting.id, Meeting.subject).join(
+        MeetingCopy, MeetingCopy.meeting_id == Meeting.id
+    )
+    if principal is not None:
+        own = select(Mailbox.id).where(
+            or_(Mailbox.owner_id == principal.user_id, Mailbox.address == principal.email)
+        )
+        message_copy = message_copy.where(MessageCopy.mailbox_id.in_(own))
+        meeting_copy = meeting_copy.where(MeetingCopy.mailbox_id.in_(own))
     message = session.execute(
-        select(Message.id, Message.subject)
-        .join(MessageCopy, MessageCopy.message_id == Message.id)
-        .where(MessageCopy.provider_item_id == item_id)
-        .limit(1)
+        message_copy.where(MessageCopy.provider_item_id == item_id).limit(1)
     ).first()
     if message is not None:
         return ItemRef(ItemKind.MESSAGE, int(message.id), message.subject)
     meeting = session.execute(
-        select(Meeting.id, Meeting.subject)
-        .join(MeetingCopy, MeetingCopy.meeting_id == Meeting.id)
-        .where(MeetingCopy.provider_item_id == item_id)
-        .limit(1)
+        meeting_copy.where(MeetingCopy.provider_item_id == item_id).limit(1)
     ).first()
     return None if meeting is None else ItemRef(ItemKind.MEETING, int(meeting.id), meeting.subject)
 

@@ -286,6 +286,18 @@ def test_track_stores_and_links_by_the_rules_and_compose_stores_nothing(
         ("opportunity", world.deal.id),
     }
     assert all(lk["reason"] and lk["targetName"] for lk in body["links"])
+    # AND the pane finds it again by the Exchange item id it knows, in the seller's mailbox only
+    by_id = client.get(
+        "/api/v1/items/links",
+        params={"itemId": "AAMkAGI2-rest-id"},
+        headers=world.headers["seller"],
+    )
+    assert by_id.status_code == 200
+    assert by_id.json()["item"]["id"] == body["item"]["id"]
+    elsewhere = client.get(
+        "/api/v1/items/links", params={"itemId": "AAMkAGI2-rest-id"}, headers=world.headers["other"]
+    )
+    assert elsewhere.status_code == 404
     # WHEN a draft is tracked in compose mode
     draft = {
         "kind": "message",

@@ -87,7 +87,7 @@ def item_links(
     item_id: ExchangeItemId = None,
 ) -> ItemLinks:
     selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id)
-    ref = find_item(session, selector)
+    ref = find_item(session, selector, user)
     if ref is None:
         raise NotFound(NOT_STORED.format(what="this item"))
     require_item_access(session, user, ref)
@@ -134,7 +134,7 @@ def create_link(
     body: LinkCreate, session: WriteSession, user: WritingUser, rules: Rules
 ) -> LinkResult:
     require_target(session, body.target.kind, body.target.id)
-    ref = find_item(session, body.item)
+    ref = find_item(session, body.item, user)
     stored_now = False
     if body.snapshot is not None:
         stored = _store_snapshot(session, user, rules, body.snapshot, ref)
@@ -175,7 +175,7 @@ def delete_link(
 ) -> UnlinkResult:
     selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id)
     require_target(session, target_kind, target_id)
-    ref = find_item(session, selector)
+    ref = find_item(session, selector, user)
     if ref is None:
         raise NotFound(NOT_STORED.format(what="this item"))
     require_item_access(session, user, ref)
@@ -199,7 +199,7 @@ def track(
         links = result.links if isinstance(result, Linked) else ()
         names = target_names(session, [(s.target_kind, s.target_id) for s in links])
         return TrackResult(stored=False, item=None, links=[_tracked(s, names) for s in links])
-    ref = _store_snapshot(session, user, rules, body, find_item(session, selector_of(body)))
+    ref = _store_snapshot(session, user, rules, body, find_item(session, selector_of(body), user))
     require_item_access(session, user, ref)
     stored = links_for_item(session, ref.kind, ref.id)
     names = target_names(session, [(link.target_kind, link.target_id) for link in stored])
