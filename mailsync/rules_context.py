@@ -24,7 +24,8 @@ from mailsync.config.sections import RulesSettings as ConfiguredRules
 from rules import RulesSettings, StoredThreadLinks
 
 PAGE_LOCAL_ID = 0
-"""Store id in the evidence of a parent linked earlier in the same page (not stored yet)."""
+"""Store id of a parent linked earlier in the same page (not stored yet); evidence names
+parents by Message-ID, so it reads the same either way."""
 
 
 def rules_settings_from(configured: ConfiguredRules) -> RulesSettings:
@@ -41,7 +42,9 @@ class StoreThreadLookup:
     def links_for_message_id(self, internet_message_id: str) -> StoredThreadLinks | None:
         found = links_for_messages_by_message_id(self._session, [internet_message_id])
         thread = found.get(internet_message_id)
-        return None if thread is None else StoredThreadLinks(thread.message_id, thread.links)
+        if thread is None:
+            return None
+        return StoredThreadLinks(thread.message_id, thread.links, internet_message_id.strip())
 
     def links_for_conversation(
         self, conversation_id: str, exclude_message_id: str | None
@@ -49,7 +52,7 @@ class StoreThreadLookup:
         found = latest_links_for_conversations(self._session, [conversation_id])
         for key, thread in found.get(conversation_id, []):
             if key != exclude_message_id:
-                return StoredThreadLinks(thread.message_id, thread.links)
+                return StoredThreadLinks(thread.message_id, thread.links, key)
         return None
 
 
@@ -79,13 +82,13 @@ class PageThreadLookup:
         if parents:
             for mid, thread in links_for_messages_by_message_id(session, sorted(parents)).items():
                 lookup._by_message_id[mid.strip()] = StoredThreadLinks(
-                    thread.message_id, thread.links
+                    thread.message_id, thread.links, mid.strip()
                 )
         if conversations:
             found = latest_links_for_conversations(session, sorted(conversations))
             for conversation, threads in found.items():
                 lookup._by_conversation[conversation] = [
-                    (key, StoredThreadLinks(t.message_id, t.links)) for key, t in threads
+                    (key, StoredThreadLinks(t.message_id, t.links, key)) for key, t in threads
                 ]
         return lookup
 
@@ -93,7 +96,7 @@ class PageThreadLookup:
         """A message of this page was just linked: later replies in the page inherit from it."""
         key = item.message_key
         stored = self._by_message_id.get(key)
-        thread = StoredThreadLinks(stored.message_id if stored else PAGE_LOCAL_ID, links)
+        thread = StoredThreadLinks(stored.message_id if stored else PAGE_LOCAL_ID, links, key)
         self._by_message_id[key] = thread
         if item.conversation_id:
             self._local.setdefault(item.conversation_id, []).append((key, thread))

@@ -18,21 +18,24 @@ from rules.trace import StepReport, Trace
 ORIGIN = "thread"
 
 
-def _find_parent(item: MessageItem, lookup: ThreadLookup) -> tuple[str, StoredThreadLinks] | None:
+def _find_parent(
+    item: MessageItem, lookup: ThreadLookup
+) -> tuple[str, str, StoredThreadLinks] | None:
+    """(how it was found, the parent's Message-ID, its links) or None."""
     if item.in_reply_to:
         found = lookup.links_for_message_id(item.in_reply_to)
         if found is not None:
-            return f"In-Reply-To {item.in_reply_to}", found
+            return f"In-Reply-To {item.in_reply_to}", item.in_reply_to.strip(), found
     for reference in reversed(item.references):
         if reference == item.in_reply_to:
             continue
         found = lookup.links_for_message_id(reference)
         if found is not None:
-            return f"References {reference}", found
+            return f"References {reference}", reference.strip(), found
     if item.conversation_id:
         found = lookup.links_for_conversation(item.conversation_id, item.internet_message_id)
         if found is not None:
-            return f"conversation {item.conversation_id}", found
+            return f"conversation {item.conversation_id}", found.message_key, found
     return None
 
 
@@ -54,12 +57,11 @@ def match_thread(
         if trace is not None:
             trace.append(StepReport(ORIGIN, False, "no stored message of this thread"))
         return
-    how, stored = parent
+    how, parent_key, stored = parent
     start = len(links) if trace is not None else 0
-    # A parent linked earlier in the same sync page has no store id yet (0).
-    parent_name = (
-        f"message {stored.message_id}" if stored.message_id else "that message (same page)"
-    )
+    # Named by Message-ID, not store id: a parent linked earlier in the same page
+    # has no store id yet, and the evidence must not depend on when it was stored.
+    parent_name = f"message {parent_key}" if parent_key else f"stored message {stored.message_id}"
     evidence = f"thread: {how} → links of {parent_name}"
     for link in stored.links:
         if links.wants(link.target_kind, link.target_id):

@@ -16,10 +16,18 @@ from crm_store.items import LinkSpec
 
 @dataclass(frozen=True, slots=True)
 class StoredThreadLinks:
-    """The current links of one stored message, named by its store id for evidence."""
+    """The current links of one stored message.
+
+    ``message_key`` (its Message-ID) names the parent in a thread link's
+    evidence: unlike the store id it is known before the parent is stored, so
+    a reply linked in the same page as its parent and one linked a day later
+    explain themselves with the same words. Empty when the lookup cannot say;
+    the evidence then falls back to the Message-ID the reply asked for.
+    """
 
     message_id: int
     links: tuple[LinkSpec, ...]
+    message_key: str = ""
 
 
 class ThreadLookup(Protocol):
@@ -44,6 +52,8 @@ class InMemoryThreadLookup:
     def add(
         self, message_id: str, links: StoredThreadLinks, conversation_id: str | None = None
     ) -> None:
+        if not links.message_key:
+            links = StoredThreadLinks(links.message_id, links.links, message_id)
         self.by_message_id[message_id] = links
         if conversation_id:
             self.by_conversation.setdefault(conversation_id, []).append((message_id, links))

@@ -97,7 +97,7 @@ def test_reply_inherits_links_of_the_message_it_answers() -> None:
     links = by_target(RulesEngine(make_index(), thread_lookup=parent_lookup()).link(item))
     # THEN the reply carries the same targets, made by the thread rule
     assert set(links) == {(OPP, 200), (ACC, 2)}
-    assert links[(OPP, 200)].evidence == "thread: In-Reply-To <abc@x> → links of message 42"
+    assert links[(OPP, 200)].evidence == "thread: In-Reply-To <abc@x> → links of message <abc@x>"
     assert links[(OPP, 200)].origin_kind is OriginKind.RULE
     assert links[(OPP, 200)].origin == "thread"
 
@@ -115,7 +115,8 @@ def test_references_are_searched_newest_first_then_conversation() -> None:
         sender="x@unknown.org", conversation_id="conv-1", message_id="<other@x>"
     )
     links = by_target(RulesEngine(make_index(), thread_lookup=lookup).link(by_conversation))
-    assert links[(OPP, 200)].evidence.startswith("thread: conversation conv-1")
+    # AND a parent found by conversation is named by its Message-ID too
+    assert links[(OPP, 200)].evidence == "thread: conversation conv-1 → links of message <abc@x>"
 
 
 def test_conversation_lookup_skips_the_message_itself() -> None:
