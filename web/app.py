@@ -32,7 +32,7 @@ from web.auth.entra import EntraTokenValidator, JwksCache
 from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
 from web.auth.principal import Authenticator
 from web.errors import Conflict, Forbidden, InvalidInput, NotFound
-from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.middleware import AdmissionMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.pages import add_pages
 from web.rules_context import RulesContext, rules_settings_from
 from web.state import WebState
@@ -97,6 +97,7 @@ def create_app(
         addin_prefix=ADDIN_PREFIX,
         docs_path=DOCS_PATH,
     )
+    app.add_middleware(AdmissionMiddleware, limit=web.max_concurrent_requests, prefix="/api/")
     app.add_middleware(BodyLimitMiddleware, max_bytes=web.max_body_bytes)
     return app
 

@@ -6,6 +6,7 @@ a chunked upload without a length cannot stream gigabytes into a JSON parser.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -149,3 +150,27 @@ class SecurityHeadersMiddleware:
                 ]
             )
         return headers
+
+
+class AdmissionMiddleware:
+    """At most ``limit`` API requests work at once; the rest wait here, on the event loop.
+
+    A request holds its pooled database connection across several thread-pool
+    hops (session, sign-in, route, commit). Admitting more requests than the
+    pool has connections lets threads block on checkout while the holders wait
+    for a thread, which ends in pool timeouts (500s) under load; it also makes
+    dozens of threads fight for the GIL. Waiting in an asyncio semaphore costs
+    nothing and keeps every admitted request moving.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        async with self._slots:
+            await self.app(scope, receive, send)

@@ -106,6 +106,7 @@ class WebSettings(Section):
     public_base_url: ServiceUrl = "http://127.0.0.1:8400"
     allowed_origins: tuple[Origin, ...] = ()
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=50 * 1_048_576)
+    max_concurrent_requests: int = Field(default=10, ge=1, le=1000)
     entra: EntraSettings | None = None
 
     @property
