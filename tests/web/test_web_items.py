@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crm_store.crm_records import load_crm_records
 from crm_store.items import ItemKind, MessageItem, OriginKind, TargetKind
 from crm_store.links import links_for_item, suppressions_for_items
-from crm_store.models import Link, Message, MessageCopy, Suppression
+from crm_store.models import Link, Meeting, Message, MessageCopy, Suppression
 from crm_store.sync_writes import PageWrite, apply_page
 from mailsync.sandbox.entra_idp import EntraIdentityProvider
 from rules import AccountRecord, ContactRecord, CrmIndex, Linked, OpportunityRecord, RulesEngine
@@ -21,6 +21,7 @@ from tests.factories import (
     make_mailbox,
     make_opportunity,
     make_user,
+    meeting_item,
     message_item,
 )
 from tests.web.conftest import INTERNAL_DOMAIN, sign_in
@@ -314,3 +315,42 @@ def test_track_stores_and_links_by_the_rules_and_compose_stores_nothing(
     assert preview.json()["links"]
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_a_meeting_is_tracked_by_its_icalendar_uid_and_merges_with_the_daemons_copy(
+    client: TestClient, session: Session, idp: EntraIdentityProvider
+) -> None:
+    world = World(session, idp)
+    uid = "040000008200E00074C5B7101A82E008000000001@ourco.example"
+    # WHEN the seller tracks a meeting with the contact from the pane
+    meeting = {
+        "kind": "meeting",
+        "itemId": "AAMkEv-ews",
+        "iCalUId": uid,
+        "subject": "Kick-off",
+        "body": "Agenda",
+        "organizer": {"name": "Sam", "address": "sam@ourco.example"},
+        "requiredAttendees": [{"name": "Jane", "address": "jane@acme.example"}],
+        "start": "2026-12-01T09:00:00+01:00",
+        "end": "2026-12-01T10:00:00+01:00",
+    }
+    tracked = client.post("/api/v1/items/track", json=meeting, headers=world.headers["seller"])
+    # THEN it is stored as a meeting, linked to the contact and the account
+    assert tracked.status_code == 200, tracked.text
+    assert tracked.json()["item"]["kind"] == "meeting"
+    assert {lk["targetType"] for lk in tracked.json()["links"]} >= {"contact", "account"}
+    # AND found again by its iCalendar UID
+    found = client.get(
+        "/api/v1/items/links", params={"iCalUId": uid}, headers=world.headers["seller"]
+    )
+    assert found.status_code == 200
+    meeting_id = found.json()["item"]["id"]
+    # WHEN the daemon syncs the same meeting from Olga's calendar
+    copy = meeting_item(uid=uid, attendees=["jane@acme.example", "olga@ourco.example"])
+    result = apply_page(
+        session, world.other_mailbox.id, PageWrite(folder="calendar", meetings=[copy])
+    )
+    session.commit()
+    # THEN it is the same stored meeting
+    assert result.meeting_ids[uid] == meeting_id
+    assert session.scalar(select(func.count()).select_from(Meeting)) == 1
