@@ -27,7 +27,7 @@ __all__ = ["MAX_CODES", "RulesContext", "StoreThreadLookup", "rules_settings_fro
 
 
 class RulesContext:
-    """Built once per app: settings and compiled patterns; ``engine_for`` per request."""
+    """Built once per app (settings, compiled code pattern); each request reads its own slice."""
 
     def __init__(self, settings: RulesSettings, internal_domains: Iterable[str]) -> None:
         self.settings = settings
