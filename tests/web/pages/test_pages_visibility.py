@@ -6,6 +6,9 @@ items on it are exactly the ones they may see there: never someone else's
 correspondence outside their reach, never a private item, never an unlinked
 one. Subjects carry the item's name in brackets, so a page is checked for
 the set of names it shows.
+
+Every test here only reads (the one POST must be refused), so the module
+shares one scenario and one app per backend (``shared_pages``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,23 @@ import csv
 import io
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.pages.scenario import NEVER_SHOWN, SEES, Team
 
 PEOPLE = sorted(SEES)
 NAME = re.compile(r"\[(\w+)\]")
+
+
+@pytest.fixture
+def team(shared_team: Team) -> Team:
+    return shared_team
+
+
+@pytest.fixture
+def pages(shared_pages: TestClient) -> TestClient:
+    return shared_pages
 
 
 def shown(text: str) -> set[str]:
