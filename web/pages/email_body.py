@@ -5,8 +5,11 @@ Defence in depth, because email HTML is written by strangers:
    properties: no script, style sheet, SVG, form, iframe or event handler
    survives, and no CSS that can position itself outside the frame or fetch
    a URL (``background-image``, ``position``, ``behavior`` …).
-2. Remote images are rewritten to a local placeholder until the reader asks
-   for them (they are read receipts); their address stays out of the page.
+2. Remote images are rewritten to a placeholder until the reader asks for
+   them (they are read receipts); their address stays out of the page. The
+   placeholder is a ``data:`` URI, not a request to us: the sandboxed frame
+   has an opaque origin, and our ``Cross-Origin-Resource-Policy: same-site``
+   rightly refuses it every resource of ours (it showed a broken image).
 3. The document is served from its own URL with a CSP that forbids every
    script and limits images, inside an ``<iframe sandbox>`` (no scripts, a
    unique origin, no top-level navigation), so even a sanitizer bug cannot
@@ -15,9 +18,11 @@ Defence in depth, because email HTML is written by strangers:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 import nh3
 
@@ -78,6 +83,13 @@ SAFE_CSS_PROPERTIES = frozenset(
         "list-style-type",
     }
 )
+BLOCKED_IMAGE_SVG = (
+    Path(__file__).resolve().parent.parent / "static" / "pages" / "blocked-image.svg"
+)
+BLOCKED_IMAGE = "data:image/svg+xml;base64," + base64.b64encode(
+    BLOCKED_IMAGE_SVG.read_bytes()
+).decode("ascii")
+"""What a held-back image shows: "image blocked" (the frame's CSP allows ``data:`` images)."""
 LINK_SCHEMES = {"http", "https", "mailto"}
 REMOTE_IMAGE_PREFIXES = ("http://", "https://", "//")
 

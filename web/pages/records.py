@@ -16,7 +16,13 @@ from crm_store.timeline import group_into_threads, record_entries, record_meetin
 from web.deps import DbSession
 from web.errors import NotFound
 from web.pages.calendar_export import calendar_for
-from web.pages.email_body import frame_csp, frame_document, sanitize_email_html, text_as_html
+from web.pages.email_body import (
+    BLOCKED_IMAGE,
+    frame_csp,
+    frame_document,
+    sanitize_email_html,
+    text_as_html,
+)
 from web.pages.lists import entries_csv
 from web.pages.rendering import page
 from web.pages.viewer import CurrentPageUser, Pages
@@ -28,7 +34,6 @@ RECORD_MODELS: dict[TargetKind, type[Account] | type[Contact] | type[Opportunity
     TargetKind.CONTACT: Contact,
     TargetKind.OPPORTUNITY: Opportunity,
 }
-PLACEHOLDER_PATH = "/pages/static/blocked-image.svg"
 
 
 def _record(session: Session, kind: TargetKind, record_id: int) -> Account | Contact | Opportunity:
@@ -168,7 +173,7 @@ def message_page(
     message = session.get(Message, item_id)
     blocked = 0
     if message is not None and message.body_html:
-        safe = sanitize_email_html(message.body_html, placeholder=PLACEHOLDER_PATH)
+        safe = sanitize_email_html(message.body_html, placeholder=BLOCKED_IMAGE)
         blocked = safe.blocked_images
     context = {"user": user, "entry": entry, "images": images, "blocked_images": blocked}
     return page(pages.templates, request, "pages/message.html", context)
@@ -187,9 +192,7 @@ def message_body(
     if message is None or not (message.body_html or message.body_text):
         body = text_as_html("(no body is stored for this email)")
     elif message.body_html:
-        body = sanitize_email_html(
-            message.body_html, placeholder=PLACEHOLDER_PATH, load_images=images
-        )
+        body = sanitize_email_html(message.body_html, placeholder=BLOCKED_IMAGE, load_images=images)
     else:
         body = text_as_html(message.body_text or "")
     origin = f"{request.url.scheme}://{request.url.netloc}"
