@@ -5,6 +5,9 @@ every request of its context, frames included), the way scripts and tests use
 the pages. The app runs with its clock at the scenario's "now", so the
 activity charts have the scenario's weeks in them. Screenshots go to
 ``test-artifacts/e2e/``.
+
+The scenario and the live app are built once per backend for the module
+(``site``); each test opens its own browser contexts on the session's browser.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_store.database import make_session_factory
 from crm_store.models import Link, LinkSuggestion
 from mailsync.sandbox.entra_idp import EntraIdentityProvider
+from tests.conftest import BACKENDS, MigratedDatabase, empty_all_tables
 from tests.e2e.conftest import ARTIFACTS, UI_TIMEOUT_MS, e2e_settings
 from tests.e2e.servers import serve_on_loopback
 from tests.web.pages.scenario import NOW, SEES, Team, build_team
@@ -37,32 +42,30 @@ class PagesSite:
     sessions: sessionmaker[Session]
 
 
-def _site(
-    idp: EntraIdentityProvider, session_factory: sessionmaker[Session], *, hostile: bool
-) -> Iterator[PagesSite]:
-    with session_factory() as session:
-        team = build_team(session, hostile_body=hostile)
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, idp: EntraIdentityProvider) -> Iterator[PagesSite]:
+    """One scenario and one live app per backend for the whole module.
 
-    def clock() -> datetime:
-        return NOW
+    Anna's email carries the hostile HTML; the other tests only read subjects,
+    charts and the queue, so one scenario serves them all. The tests read it,
+    except the confirm test, which is last in the module for that reason.
+    """
+    database: MigratedDatabase = request.getfixturevalue(f"{request.param}_database")
+    sessions = make_session_factory(database.engine)
+    try:
+        with sessions() as session:
+            team = build_team(session, hostile_body=True)
 
-    def build(base_url: str) -> Any:
-        return create_app(e2e_settings(idp, base_url), session_factory, clock=clock)
+        def clock() -> datetime:
+            return NOW
 
-    with serve_on_loopback(build) as url:
-        yield PagesSite(url, team, session_factory)
+        def build(base_url: str) -> Any:
+            return create_app(e2e_settings(idp, base_url), sessions, clock=clock)
 
-
-@pytest.fixture
-def site(idp: EntraIdentityProvider, session_factory: sessionmaker[Session]) -> Iterator[PagesSite]:
-    yield from _site(idp, session_factory, hostile=False)
-
-
-@pytest.fixture
-def hostile_site(
-    idp: EntraIdentityProvider, session_factory: sessionmaker[Session]
-) -> Iterator[PagesSite]:
-    yield from _site(idp, session_factory, hostile=True)
+        with serve_on_loopback(build) as url:
+            yield PagesSite(url, team, sessions)
+    finally:
+        empty_all_tables(database.engine)
 
 
 OpenAs = Callable[[str], Any]
@@ -111,8 +114,7 @@ def test_a_manager_and_a_salesperson_each_see_only_their_share(
         subjects = page.locator(".thread a.subject").all_text_contents()
         on_acme = {n for t in subjects for n in NAME.findall(t)}
         assert on_acme == SEES[who] & {"anna_mail", "crossed", "meeting", "suggested"}, who
-    # AND Ben cannot open Anna's email by its address
-    page = open_as(site, "ben")
+    # AND Ben (his page is still open) cannot open Anna's email by its address
     answer = page.goto(f"{site.url}/pages/messages/{site.team.items['anna_mail'][1]}")
     assert answer is not None and answer.status == 404
 
@@ -139,6 +141,62 @@ def test_dashboard_draws_the_activity_charts(site: PagesSite, open_as: Callable[
     assert phone.evaluate("document.documentElement.scrollWidth") <= 360
 
 
+PWNED_PROBE = "() => window.__pwned === undefined ? null : String(window.__pwned)"
+FRAME_IMAGES = "() => Array.from(document.images, i => [i.src.split(',')[0], i.naturalWidth])"
+
+
+def test_hostile_email_html_runs_no_script(site: PagesSite, open_as: Callable[..., Any]) -> None:
+    # GIVEN an email whose HTML carries scripts, handlers, javascript: URLs, CSS
+    # expressions, SVG and mXSS payloads (tests/web/pages/scenario.py HOSTILE_HTML)
+    page = open_as(site, "anna")
+    dialogs: list[str] = []
+    console: list[str] = []
+    errors: list[str] = []
+    fetched_remote: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("console", lambda message: console.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.route(
+        BEYOND_LOOPBACK, lambda route: (fetched_remote.append(route.request.url), route.abort())
+    )
+    # WHEN Anna opens it, with and without remote images, and clicks everything clickable
+    item = site.team.items["anna_mail"][1]
+    for query in ("", "?images=1"):
+        page.goto(f"{site.url}/pages/messages/{item}{query}", wait_until="load")
+        frame_element = page.locator("iframe.body")
+        frame = frame_element.element_handle().content_frame()
+        assert frame is not None
+        frame.wait_for_load_state("load")
+        # the body did render (the test is not passing on an empty frame)
+        assert "Quarterly numbers attached." in frame.locator("body").inner_text()
+        if not query:
+            # AND until she asks, remote images are not fetched: a placeholder shows instead
+            # (drawn, not a broken-image icon: the sandboxed frame can load it)
+            assert fetched_remote == []
+            images = frame.evaluate(FRAME_IMAGES)
+            assert len(images) == 2, images
+            assert all(src == "data:image/svg+xml;base64" and width > 0 for src, width in images)
+            page.screenshot(path=str(ARTIFACTS / "pages-hostile-email.png"), full_page=True)
+        for target in ("#js-link", "#submit-me", "details"):
+            located = frame.locator(target)
+            if located.count():
+                located.first.click(timeout=2_000, no_wait_after=True)
+        page.wait_for_timeout(300)
+        # THEN no script ran: not on the page, not in the frame, no dialog, no PWNED log
+        assert page.evaluate(PWNED_PROBE) is None
+        for each in page.frames:
+            assert each.evaluate(PWNED_PROBE) is None, each.url
+        assert dialogs == []
+        assert not [text for text in console if "PWNED" in text]
+        assert errors == []
+        # AND the page is still ours (no redirect, no overlay escaped the frame)
+        assert page.url.startswith(f"{site.url}/pages/messages/{item}")
+        assert page.locator("h1").inner_text().startswith("[anna_mail]")
+    # AND once asked, the https tracker is requested (this test's browser is offline)
+    assert fetched_remote == ["https://tracker.example/pixel.gif"]
+
+
+# Last in the module: it changes the shared scenario (the suggestion is confirmed).
 def test_confirming_a_suggested_link_takes_one_click(
     site: PagesSite, open_as: Callable[..., Any]
 ) -> None:
@@ -169,46 +227,3 @@ def test_confirming_a_suggested_link_takes_one_click(
     # AND the email now shows on the deal's timeline, saying who linked it
     page.goto(f"{site.url}/pages/opportunities/{site.team.anna_deal2}")
     assert "linked by anna@ourco.example" in page.locator(".thread").inner_text()
-
-
-PWNED_PROBE = "() => window.__pwned === undefined ? null : String(window.__pwned)"
-
-
-def test_hostile_email_html_runs_no_script(
-    hostile_site: PagesSite, open_as: Callable[..., Any]
-) -> None:
-    # GIVEN an email whose HTML carries scripts, handlers, javascript: URLs, CSS
-    # expressions, SVG and mXSS payloads (tests/web/pages/scenario.py HOSTILE_HTML)
-    page = open_as(hostile_site, "anna")
-    dialogs: list[str] = []
-    console: list[str] = []
-    errors: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("console", lambda message: console.append(message.text))
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # WHEN Anna opens it, with and without remote images, and clicks everything clickable
-    item = hostile_site.team.items["anna_mail"][1]
-    for query in ("", "?images=1"):
-        page.goto(f"{hostile_site.url}/pages/messages/{item}{query}", wait_until="load")
-        frame_element = page.locator("iframe.body")
-        frame = frame_element.element_handle().content_frame()
-        assert frame is not None
-        frame.wait_for_load_state("load")
-        # the body did render (the test is not passing on an empty frame)
-        assert "Quarterly numbers attached." in frame.locator("body").inner_text()
-        for target in ("#js-link", "#submit-me", "details"):
-            located = frame.locator(target)
-            if located.count():
-                located.first.click(timeout=2_000, no_wait_after=True)
-        page.wait_for_timeout(300)
-        # THEN no script ran: not on the page, not in the frame, no dialog, no PWNED log
-        assert page.evaluate(PWNED_PROBE) is None
-        for each in page.frames:
-            assert each.evaluate(PWNED_PROBE) is None, each.url
-        assert dialogs == []
-        assert not [text for text in console if "PWNED" in text]
-        assert errors == []
-        # AND the page is still ours (no redirect, no overlay escaped the frame)
-        assert page.url.startswith(f"{hostile_site.url}/pages/messages/{item}")
-        assert page.locator("h1").inner_text().startswith("[anna_mail]")
-    page.screenshot(path=str(ARTIFACTS / "pages-hostile-email.png"), full_page=True)
