@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from rules.index import AccountRecord, CrmIndex
+from rules.index import AccountSlot, CrmIndex
 from rules.kinds import ACCOUNT, RULE
 from rules.linkset import LinkSet
 from rules.make_link import make_link
@@ -21,12 +21,12 @@ from rules.trace import StepReport, Trace
 ORIGIN = "domain"
 
 
-_NO_OWNER = AccountRecord(-1, "")
+_NO_OWNER = AccountSlot(-1)
 
 
 def _account_for_domain(
     domain: str, index: CrmIndex, free_mail: Set[str]
-) -> tuple[str, AccountRecord | None] | None:
+) -> tuple[str, AccountSlot | None] | None:
     """(matched domain, its account or None when shared), or None when no account has it."""
     account_of_domain = index.account_of_domain
     while "." in domain:
@@ -63,8 +63,8 @@ def match_domains(
             if trace is not None:
                 notes.append(f"{role}={address}: {matched} belongs to several accounts")
             continue
-        key = links.claim(ACCOUNT, account.id)
-        if key is None:
+        key = account.key
+        if not links.claim_key(key):
             if trace is not None:
                 notes.append(f"{role}={address}: account of {matched} already linked or removed")
             continue
@@ -77,6 +77,7 @@ def match_domains(
                 ORIGIN,
                 f"domain: {role}={address} → account {account.name} (domain {matched})",
             ),
+            account,
         )
     if trace is not None:
         added = links.since(start)

@@ -9,6 +9,7 @@ linked (by code, thread or a custom rule; open, won or lost) needs no inference.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 from rules.index import CrmIndex, OpportunityRecord
 from rules.kinds import INFERRED, OPPORTUNITY
@@ -48,16 +49,20 @@ def infer_opportunities(
         else ()
     )
     # Inference adds opportunities only, so account_ids does not change under the loop.
-    for account_id in links.account_ids:
-        open_here = open_by_account.get(account_id)
+    for account_id, slot in zip(links.account_ids, links.account_slots, strict=True):
+        if slot is not None:
+            open_here: Iterable[OpportunityRecord] = slot.open_opportunities
+        else:
+            by_id = open_by_account.get(account_id)
+            open_here = by_id.values() if by_id else ()
         if not open_here or account_id in covered:
             continue
-        owned: list[OpportunityRecord] = [o for o in open_here.values() if o.owner_email == owner]
+        owned: list[OpportunityRecord] = [o for o in open_here if o.owner_email == owner]
         if owned and suppressed:
             owned = [o for o in owned if (OPPORTUNITY, o.id) not in suppressed]
         if not owned:
             continue
-        account = index.accounts.get(account_id)
+        account = slot.record if slot is not None else index.accounts.get(account_id)
         account_name = account.name if account is not None else f"#{account_id}"
         if len(owned) == 1:
             opportunity = owned[0]

@@ -10,12 +10,20 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from crm_store.items import LinkSpec, TargetKind
+from rules.index import AccountSlot
 from rules.kinds import ACCOUNT, OPPORTUNITY
 from rules.suppressions import TargetRef
 
 
 class LinkSet:
-    __slots__ = ("_by_target", "_order", "account_ids", "opportunity_ids", "suppressed")
+    __slots__ = (
+        "_by_target",
+        "_order",
+        "account_ids",
+        "account_slots",
+        "opportunity_ids",
+        "suppressed",
+    )
 
     def __init__(self, suppressed: Collection[TargetRef] = ()) -> None:
         self._by_target: dict[TargetRef, LinkSpec] = {}
@@ -23,6 +31,9 @@ class LinkSet:
         self.suppressed = suppressed
         # Kept as links arrive so inference and custom rules need no scan.
         self.account_ids: list[int] = []
+        # Beside each account id, its index slot when the matcher had it in hand
+        # (None otherwise): inference then reads the open deals without a probe.
+        self.account_slots: list[AccountSlot | None] = []
         self.opportunity_ids: set[int] = set()
 
     def wants(self, kind: TargetKind, target_id: int) -> bool:
@@ -44,13 +55,19 @@ class LinkSet:
             return None
         return key
 
-    def put(self, key: TargetRef, link: LinkSpec) -> None:
-        """Store a link for a key ``claim`` just returned (no checks repeated)."""
+    def claim_key(self, key: TargetRef) -> bool:
+        """``claim`` for a key the index built in advance (no tuple per message)."""
+        return key not in self._by_target and key not in self.suppressed
+
+    def put(self, key: TargetRef, link: LinkSpec, slot: AccountSlot | None = None) -> None:
+        """Store a link for a key ``claim`` just returned (no checks repeated);
+        ``slot`` is the account's index slot when the caller has it."""
         self._by_target[key] = link
         self._order.append(link)
         kind = key[0]
         if kind is ACCOUNT:
             self.account_ids.append(key[1])
+            self.account_slots.append(slot)
         elif kind is OPPORTUNITY:
             self.opportunity_ids.add(key[1])
 
@@ -62,6 +79,7 @@ class LinkSet:
         self._order.append(link)
         if link.target_kind is ACCOUNT:
             self.account_ids.append(link.target_id)
+            self.account_slots.append(None)
         elif link.target_kind is OPPORTUNITY:
             self.opportunity_ids.add(link.target_id)
         return True

@@ -24,38 +24,38 @@ def match_participants(
     contact_by_email = index.contact_by_email
     unexplained: list[Role] = []
     for role, address in roles:
-        contact = contact_by_email.get(address)
-        if contact is None:
+        hit = contact_by_email.get(address)
+        if hit is None:
             unexplained.append((role, address))
             continue
-        contact_id = contact.id
-        key = links.claim(CONTACT, contact_id)
-        if key is not None:
+        contact = hit.record
+        key = hit.key
+        if links.claim_key(key):
             links.put(
                 key,
                 make_link(
                     CONTACT,
-                    contact_id,
+                    contact.id,
                     RULE,
                     ORIGIN,
                     f"participant: {role}={address} → contact {contact.name}",
                 ),
             )
-        account_id = contact.account_id
-        if account_id is None:
+        account = hit.account
+        if account is None:
             unexplained.append((role, address))
-        elif (key := links.claim(ACCOUNT, account_id)) is not None:
-            account = index.accounts.get(account_id)
-            name = account.name if account else f"#{account_id}"
+        elif links.claim_key(key := account.key):
             links.put(
                 key,
                 make_link(
                     ACCOUNT,
-                    account_id,
+                    account.id,
                     RULE,
                     ORIGIN,
-                    f"participant: {role}={address} → contact {contact.name} → account {name}",
+                    f"participant: {role}={address} → contact {contact.name}"
+                    f" → account {account.name}",
                 ),
+                account,
             )
     if trace is not None:
         added = links.since(start)

@@ -86,7 +86,7 @@ def match_tracking_codes(
                     ),
                 )
             if (key := links.claim(ACCOUNT, opportunity.account_id)) is not None:
-                account = index.accounts.get(opportunity.account_id)
+                account = index.account_slots.get(opportunity.account_id)
                 name = account.name if account else f"#{opportunity.account_id}"
                 links.put(
                     key,
@@ -98,6 +98,7 @@ def match_tracking_codes(
                         f"token: {opportunity.code} in {where} → account {name}"
                         " (the opportunity's account)",
                     ),
+                    account,
                 )
     if trace is not None:
         added = links.since(start)

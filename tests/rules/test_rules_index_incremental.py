@@ -81,8 +81,20 @@ def test_incremental_updates_equal_a_rebuild(ops: list[tuple[str, object]]) -> N
         a: set(o) for a, o in rebuilt.open_opportunities_by_account.items()
     }
     assert set(live.contact_by_email) == set(rebuilt.contact_by_email)
-    for email, contact in live.contact_by_email.items():
-        assert email in live.contacts[contact.id].emails
+    for email, hit in live.contact_by_email.items():
+        assert email in live.contacts[hit.record.id].emails
+        # AND the hit's account slot (the matchers' shortcut) shows the account as it is now
+        if hit.record.account_id is None:
+            assert hit.account is None
+        else:
+            assert hit.account is not None and hit.account.id == hit.record.account_id
+            assert hit.account.record == live.accounts.get(hit.account.id)
+            assert set(hit.account.open_opportunities) == set(
+                rebuilt.open_opportunities_by_account.get(hit.account.id, {}).values()
+            )
+    for opportunity in live.opportunities.values():
+        slot = live.account_slots[opportunity.account_id]
+        assert slot.record == live.accounts.get(opportunity.account_id)
     assert set(live.opportunity_by_code) == set(rebuilt.opportunity_by_code)
     for code, opportunity_id in live.opportunity_by_code.items():
         assert live.opportunities[opportunity_id].code == code
