@@ -9,23 +9,29 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crm_store.items import CorrespondenceItem, LinkSpec
 from rules.engine import RulesEngine
-from rules.results import Excluded
+from rules.results import Excluded, Linked, LinkResult
 from rules.suppressions import TargetRef, plan_relink
 
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """One stored item as the dry run needs it."""
+    """One stored item as the dry run needs it.
+
+    ``mailboxes`` are all mailboxes holding a copy: the sync linked each copy
+    with its own owner (inference is per owner) and the item carries the union,
+    so the dry run replays every one of them. Empty means just ``mailbox``.
+    """
 
     item: CorrespondenceItem
     item_key: str
     mailbox: str | None
     links: tuple[LinkSpec, ...] = ()
     suppressed: Collection[TargetRef] = ()
+    mailboxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +60,7 @@ def dry_run(
     report = DryRunReport()
     for entry in stored:
         report.items += 1
-        result = engine.link(entry.item, mailbox=entry.mailbox, suppressed=entry.suppressed)
+        result = _link_every_copy(engine, entry)
         subject = entry.item.subject
         if isinstance(result, Excluded):
             report.would_ignore += 1
@@ -76,3 +82,20 @@ def dry_run(
                     detail = f"{link.target_kind} #{link.target_id}: {link.evidence}"
                     report.sample.append(DryRunChange(entry.item_key, subject, verdict, detail))
     return report
+
+
+def _link_every_copy(engine: RulesEngine, entry: StoredItem) -> LinkResult:
+    """The item through the rules once per mailbox holding it, links merged as the sync
+    merges them (first mailbox's evidence wins); excluded only if every copy would be."""
+    owners: tuple[str | None, ...] = entry.mailboxes or (entry.mailbox,)
+    results = [engine.link(entry.item, mailbox=m, suppressed=entry.suppressed) for m in owners]
+    linked = [r for r in results if isinstance(r, Linked)]
+    if not linked:
+        return results[0]
+    if len(linked) == 1:
+        return linked[0]
+    merged: dict[TargetRef, LinkSpec] = {}
+    for result in linked:
+        for link in result.links:
+            merged.setdefault((link.target_kind, link.target_id), link)
+    return replace(linked[0], links=tuple(merged.values()))

@@ -8,15 +8,18 @@ accident. ``purge`` is the window purge the daemon also runs on a timer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
 from crm_store.database import session_scope
-from crm_store.history import stored_history
+from crm_store.history import BATCH, HistoryItem, stored_history
+from crm_store.item_owners import mailboxes_holding
+from crm_store.items import ItemKind
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.errors import EXIT_BAD_INPUT
 from mailsync.commands.store_checks import require_current_schema
@@ -123,10 +126,7 @@ def dry_run_command(app: AppContext, rules_file: Path | None, since: str, sample
     require_current_schema(app)
     with app.session_factory()() as session:
         engine = _engine(app, session, ruleset)
-        stored = (
-            StoredItem(h.item, h.item_key, h.mailbox, h.links, h.suppressed)
-            for h in stored_history(session, datetime.now(UTC) - span)
-        )
+        stored = _with_every_mailbox(session, stored_history(session, datetime.now(UTC) - span))
         report = dry_run(engine, stored, sample_size=sample)
         session.rollback()
     click.echo(
@@ -138,6 +138,27 @@ def dry_run_command(app: AppContext, rules_file: Path | None, since: str, sample
     _counts("ignored by", report.ignored_by.items())
     for change in report.sample:
         click.echo(f"  {change.verdict:6} {change.subject[:60]!r}: {change.detail}")
+
+
+def _with_every_mailbox(session: Session, history: Iterable[HistoryItem]) -> Iterator[StoredItem]:
+    """Stored items with every mailbox holding them, read a batch at a time."""
+    items = iter(history)
+    while batch := list(islice(items, BATCH)):
+        owners = {
+            kind: mailboxes_holding(
+                session, kind, [h.item_id for h in batch if h.item_kind is kind]
+            )
+            for kind in (ItemKind.MESSAGE, ItemKind.MEETING)
+        }
+        for h in batch:
+            yield StoredItem(
+                h.item,
+                h.item_key,
+                h.mailbox,
+                h.links,
+                h.suppressed,
+                owners[h.item_kind].get(h.item_id, ()),
+            )
 
 
 def _counts(title: str, pairs: Iterable[tuple[str, int]]) -> None:
