@@ -523,6 +523,15 @@ class CrmChange(Base):
     changed_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
 
 
+class ChangeLogWatermark(Base):
+    """The last ``crm_changes`` id a consumer (retroactive linking) has fully applied."""
+
+    __tablename__ = "change_log_watermarks"
+
+    consumer: Mapped[str] = mapped_column(String(50), primary_key=True)
+    last_change_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
 class SecretBlob(Base):
     """Encrypted secrets (msal token caches); the key never lives in the database."""
 

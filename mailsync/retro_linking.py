@@ -9,11 +9,16 @@ linked messages are flagged so the next sync of a mailbox holding them
 fetches their bodies. The caller owns the transaction, so a CSV import and
 the links it makes possible commit together.
 
-Where it runs: ``mailsync import`` (whatever the file changed, read back from
-the change log), the web service's create-contact endpoint (that one
-address), and ``mailsync rules relink`` by hand. ``purge_expired`` deletes
-what outlived the window; the daemon runs it on a timer, ``mailsync rules
-purge`` on demand.
+Where it runs: ``relink_from_change_log`` covers every CRM writer (SQL,
+API, import, scripts): it applies the change log (revision 0005) since a
+watermark kept in the store and advanced in the same transaction as the links
+it writes, so each change is linked once whoever made it; the daemon's
+maintenance job runs it, and in cluster mode the ticker's. ``mailsync
+import`` and the web service's create-contact endpoint also link at once for
+the user in front of them; the job finds those items linked already (links
+are idempotent and linked items are no longer candidates). ``purge_expired``
+deletes what outlived the window, in the same maintenance pass, and
+``mailsync rules purge`` on demand.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store.crm_changes import ChangedRecords, purge_change_log
+from crm_store.change_watermarks import advance_watermark, claim_watermark
+from crm_store.crm_changes import ChangedRecords, changes_after, purge_change_log
 from crm_store.crm_records import load_crm_records, load_crm_records_by_id
 from crm_store.database import session_scope
 from crm_store.items import ItemKind
@@ -38,8 +44,10 @@ from crm_store.unmatched import (
     unmatched_candidates,
     write_late_links,
 )
+from mailsync.config import Settings
 from mailsync.live_index import index_from_records
 from mailsync.rules_context import StoreThreadLookup
+from mailsync.runtime import internal_parties
 from rules import (
     EMPTY_RULESET,
     CrmChange,
@@ -58,6 +66,9 @@ log = logging.getLogger(__name__)
 
 IndexFor = Callable[[Session, Collection[str], Sequence[str]], CrmIndex]
 """Builds the rules index that can match these addresses and codes (a slice or the whole CRM)."""
+
+RETRO_CONSUMER = "retro_linking"
+"""The watermark row of retroactive linking in ``change_log_watermarks``."""
 
 CHANGE_LOG_DAYS = 7
 """Change-log rows older than this are purged: every live daemon applied them long ago."""
@@ -162,12 +173,61 @@ def purge_expired(session: Session, settings: RulesSettings, now: datetime) -> P
     return counts
 
 
-def purge_job(
-    sessions: sessionmaker[Session], settings: RulesSettings, clock: Callable[[], datetime]
+def relink_from_change_log(
+    session: Session,
+    *,
+    settings: RulesSettings,
+    index_for: IndexFor,
+    now: datetime,
+    ruleset: RuleSet = EMPTY_RULESET,
+) -> RetroReport:
+    """Link what the CRM changes since the watermark make matchable; advance the watermark.
+
+    All in the caller's transaction: the links and the new position commit
+    together, and the watermark row stays locked until then (one node at a time).
+    """
+    after = claim_watermark(session, RETRO_CONSUMER)
+    changed = changes_after(session, after)
+    if changed.last_id <= after:
+        return RetroReport(0, 0, 0, 0)
+    report = relink_after_change(
+        session,
+        change_of(session, changed),
+        settings=settings,
+        index_for=index_for,
+        now=now,
+        ruleset=ruleset,
+    )
+    advance_watermark(session, RETRO_CONSUMER, changed.last_id)
+    return report
+
+
+def maintenance_job(
+    sessions: sessionmaker[Session],
+    settings: RulesSettings,
+    clock: Callable[[], datetime],
+    *,
+    internal_domains: Collection[str] = (),
+    ruleset: RuleSet = EMPTY_RULESET,
 ) -> Callable[[], None]:
-    """The daemon's maintenance: one purge in its own transaction."""
+    """The maintenance pass (daemon, cluster ticker): relink from the change log, then
+    purge, each in its own transaction so a failing purge never undoes links."""
 
     def run() -> None:
+        with session_scope(sessions, write=True) as session:
+            retro = relink_from_change_log(
+                session,
+                settings=settings,
+                index_for=whole_crm(internal_domains),
+                now=clock(),
+                ruleset=ruleset,
+            )
+        if retro.items_linked:
+            log.info(
+                "linked %s earlier item(s) the CRM's changes made matchable (%s link(s))",
+                retro.items_linked,
+                retro.links_written,
+            )
         with session_scope(sessions, write=True) as session:
             counts = purge_expired(session, settings, clock())
         if counts.messages or counts.meetings:
@@ -179,3 +239,14 @@ def purge_job(
             )
 
     return run
+
+
+def maintenance_for(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], None]:
+    """The configured maintenance pass (the daemon's, and each cluster ticker's)."""
+    return maintenance_job(
+        sessions,
+        settings.rules.engine_settings(),
+        lambda: datetime.now(UTC),
+        internal_domains=sorted(internal_parties(settings, sessions).domains),
+        ruleset=settings.rules.custom_rules(),
+    )

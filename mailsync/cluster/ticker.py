@@ -3,14 +3,16 @@
 Each node runs the same APScheduler ticker; they need no coordination because
 the queue de-duplicates: a mailbox with a sync waiting or running is skipped
 by the query, and two nodes queuing the same mailbox in the same instant get
-one job and one ``AlreadyEnqueued``. Three duties, each on its own interval:
+one job and one ``AlreadyEnqueued``. Its duties, each on its own interval:
 
 - **tick**: queue a sync for every enabled mailbox whose last good sync is
   older than the poll interval and that is not backing off;
 - **recover**: requeue jobs left ``doing`` by a worker whose heartbeat
   stopped (procrastinate records heartbeats but leaves recovery to us), and
   drop that worker's row;
-- **subscriptions** (push on): queue the subscription check.
+- **subscriptions** (push on): queue the subscription check;
+- **maintenance** (when given): retroactive linking from the CRM change log
+  and the retro window's purge, as the single-process daemon does.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from mailsync.cluster.queue import (
 from mailsync.config import Settings
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_SECONDS = 3600
+"""As the single-process daemon: links from CRM changes within the hour, the purge hourly."""
 
 DUE_MAILBOXES = text(
     """
@@ -77,11 +82,15 @@ class ClusterTicker:
         app: MailsyncApp,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        maintenance: Callable[[], None] | None = None,
     ) -> None:
+        """``maintenance`` (retroactive linking from the change log, the window purge)
+        runs on every node; its watermark row lets one node at a time link."""
         self._settings = settings
         self._sessions = sessions
         self._app = app
         self._clock = clock
+        self._maintenance = maintenance
         self.stop_event = threading.Event()
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
@@ -145,6 +154,8 @@ class ClusterTicker:
             ("tick", self.tick, daemon.tick_seconds),
             ("recover", self.recover_stalled, max(daemon.heartbeat_seconds, 1.0)),
         ]
+        if self._maintenance is not None:
+            duties.append(("maintenance", self._maintenance, MAINTENANCE_SECONDS))
         if self._settings.push.enabled:
             duties.append(
                 ("subscriptions", self.check_subscriptions, self._settings.push.check_seconds)

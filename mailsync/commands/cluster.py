@@ -17,6 +17,7 @@ from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.store_checks import require_current_schema
 from mailsync.config import Settings
 from mailsync.mailboxes import register_mailboxes
+from mailsync.retro_linking import maintenance_for
 
 
 def _require_cluster(app: AppContext, command: str) -> None:
@@ -64,7 +65,9 @@ def run_cluster_node(app: AppContext) -> None:
     with session_scope(sessions, write=True) as session:
         register_mailboxes(session, app.settings.mailboxes)
     queue = client_app(app.settings.database_url)
-    ticker = ClusterTicker(app.settings, sessions, queue)
+    ticker = ClusterTicker(
+        app.settings, sessions, queue, maintenance=maintenance_for(app.settings, sessions)
+    )
     settings = app.settings
     click.echo(
         f"mailsync cluster node: queuing syncs every {poll_interval_seconds(settings)}s per "

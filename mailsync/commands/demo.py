@@ -11,7 +11,6 @@ at the sandbox, with the store of the current configuration) is written to
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -28,7 +27,7 @@ from mailsync.commands.sync import sync_once
 from mailsync.crm_import import KINDS, import_file
 from mailsync.daemon import SyncDaemon
 from mailsync.outcome import OutcomeKind
-from mailsync.retro_linking import purge_job
+from mailsync.retro_linking import maintenance_for
 from mailsync.runtime import registry_for, sync_engine_for
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
 
@@ -152,9 +151,7 @@ def demo_command(
                 registry_for(demo.settings).provider_for,
                 interval_seconds=demo.settings.sync.interval_seconds,
                 jitter_seconds=demo.settings.sync.jitter_seconds,
-                maintenance=purge_job(
-                    sessions, demo.settings.rules.engine_settings(), lambda: datetime.now(UTC)
-                ),
+                maintenance=maintenance_for(demo.settings, sessions),
             )
             console.print("daemon running against the sandbox; Ctrl-C to stop")
             daemon.run_forever()

@@ -30,7 +30,7 @@ from mailsync.daemon import SyncDaemon
 from mailsync.engine import PageProgress
 from mailsync.mailboxes import register_mailboxes
 from mailsync.outcome import OutcomeKind, SyncOutcome
-from mailsync.retro_linking import purge_job
+from mailsync.retro_linking import maintenance_for
 from mailsync.runtime import registry_for, sync_engine_for
 from web.server import BackgroundWeb
 
@@ -151,7 +151,7 @@ def run_command(app: AppContext) -> None:
         registry_for(app.settings).provider_for,
         interval_seconds=app.settings.sync.interval_seconds,
         jitter_seconds=app.settings.sync.jitter_seconds,
-        maintenance=purge_job(sessions, app.settings.rules.engine_settings(), _now),
+        maintenance=maintenance_for(app.settings, sessions),
     )
     click.echo(f"mailsync daemon: {len(daemon.enabled_mailboxes())} mailboxes; Ctrl-C to stop")
     web = BackgroundWeb(app.settings, sessions) if app.settings.web.enabled else None

@@ -8,13 +8,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store.models import Link, Message, MessageCopy
+from crm_store.models import (
+    ChangeLogWatermark,
+    Contact,
+    CrmChange,
+    Link,
+    Message,
+    MessageCopy,
+)
 from crm_store.sync_writes import PageWrite, apply_page
 from mailsync.live_index import LiveCrmIndex
-from mailsync.retro_linking import purge_expired
+from mailsync.retro_linking import maintenance_job, purge_expired
 from rules import RulesSettings
 from tests.crm_store.snapshot import store_rows
 from tests.factories import make_account, make_contact, make_mailbox, message_item
@@ -223,3 +230,45 @@ def test_ingest_twice_gives_the_same_rows_and_a_broken_file_does_not_stop_the_re
     # AND the second run (parent now stored) changes no row, thread evidence included
     assert second.exit_code == 1
     assert _rows(session) == after_first
+
+
+def test_a_contact_inserted_with_plain_sql_links_earlier_mail_after_one_maintenance_pass(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    # GIVEN a stored unmatched message from an unknown sender, and Acme in the CRM
+    mailbox = make_mailbox(session, address="seller@ourco.example")
+    account = make_account(session, name="Acme", domains=["acme.example"])
+    session.commit()
+    now = datetime.now(UTC)
+    message_id = store_unmatched(session, mailbox.id, "bob@newco.example", now)
+    session.commit()
+    job = maintenance_job(session_factory, RulesSettings(), lambda: now)
+    job()  # whatever the log held before is applied; nothing matches yet
+    assert session.scalar(select(func.count()).where(Link.item_id == message_id)) == 0
+    # WHEN a script inserts the contact with SQL (no API, no import) and maintenance runs once
+    session.execute(
+        text("INSERT INTO contacts (first_name, last_name, account_id) VALUES ('Bob', 'New', :a)"),
+        {"a": account.id},
+    )
+    contact_id = session.scalar(select(func.max(Contact.id)))
+    session.execute(
+        text("INSERT INTO contact_emails (contact_id, email, position) VALUES (:c, :e, 0)"),
+        {"c": contact_id, "e": "bob@newco.example"},
+    )
+    session.commit()
+    job()
+    # THEN the earlier message is linked to the contact and its account, body pending
+    session.expire_all()
+    links = set(
+        session.execute(
+            select(Link.target_kind, Link.target_id).where(Link.item_id == message_id)
+        ).all()
+    )
+    assert links == {("contact", contact_id), ("account", account.id)}
+    message = session.get(Message, message_id)
+    assert message is not None and message.tracked and message.body_pending
+    # AND the watermark moved with the links, so another pass links nothing again
+    watermark = session.scalar(select(ChangeLogWatermark.last_change_id))
+    assert watermark == session.scalar(select(func.max(CrmChange.id)))
+    job()
+    assert session.scalar(select(func.count()).where(Link.item_id == message_id)) == 2
