@@ -1,4 +1,5 @@
-"""Stored correspondence read back as items, for ``mailsync rules dry-run``.
+"""Stored correspondence read back as items, for ``mailsync rules dry-run`` (and the
+sync, which links a message again when its pending body arrives).
 
 The dry run replays stored history through a rule set without writing, so it
 needs each item as the rules see it (participants, subject, body, thread
@@ -9,9 +10,9 @@ be replayed (the dry run says what the rules would do on what is kept).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from crm_store.models import (
     MessageParticipant,
     Suppression,
 )
+from crm_store.upsert import chunks
 
 BATCH = 500
 
@@ -87,6 +89,64 @@ def stored_history(session: Session, since: datetime) -> Iterator[HistoryItem]:
             break
         yield from _meetings(session, ids)
         after = ids[-1]
+
+
+def stored_messages(session: Session, ids: list[int]) -> list[HistoryItem]:
+    """The messages with these ids as the rules see them (the sync relinks pending bodies)."""
+    found: list[HistoryItem] = []
+    for start in range(0, len(ids), BATCH):
+        found.extend(_messages(session, ids[start : start + BATCH]))
+    return found
+
+
+def thread_followers(session: Session, message_ids: Collection[int]) -> list[int]:
+    """Stored messages that may inherit links from these: their replies, and later mail of
+    their conversations (the thread rules' two ways of finding a parent), oldest first.
+
+    When a message gains links after its followers were linked (its body
+    arrived late), the followers are linked again so they inherit as they
+    would have had the body come in time.
+    """
+    keys: set[str] = set()
+    since: dict[str, datetime | None] = {}
+    for chunk in chunks(sorted(set(message_ids))):
+        for key, conversation, sent_at in session.execute(
+            select(Message.message_key, Message.conversation_id, Message.sent_at).where(
+                Message.id.in_(chunk)
+            )
+        ):
+            keys.add(str(key))
+            if conversation:
+                known = since.get(conversation, sent_at)
+                since[conversation] = (
+                    None if known is None or sent_at is None else min(known, sent_at)
+                )
+    found: dict[int, datetime | None] = {}
+    for parents in chunks(sorted(keys)):
+        for ident, sent_at in session.execute(
+            select(Message.id, Message.sent_at).where(Message.in_reply_to.in_(parents))
+        ):
+            found[int(ident)] = sent_at
+    for conversations in chunks(sorted(since)):
+        for ident, conversation, sent_at in session.execute(
+            select(Message.id, Message.conversation_id, Message.sent_at).where(
+                Message.conversation_id.in_(conversations)
+            )
+        ):
+            start = since[str(conversation)]
+            if start is None or sent_at is None or sent_at > start:
+                found[int(ident)] = sent_at
+    for ident in message_ids:
+        found.pop(ident, None)
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda i: (_aware(found[i]) or oldest, i))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes, PostgreSQL aware ones: compare them alike."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _links(

@@ -104,6 +104,12 @@ class PageWrite:
     error)`` for the processed-items ledger; ``exclusions`` add to the per-mailbox
     counters. ``cursor`` (when not None) is written to sync_cursors with
     ``cursor_complete`` (True for a deltaLink that ends a round).
+
+    ``body_pending_keys`` are messages whose body was wanted (to keep, or to
+    link on) but could not be fetched before this page's transaction: they
+    are flagged ``body_pending`` and the mailbox's next run fetches and
+    relinks them. ``body_read_keys`` are messages whose body this page did
+    read; a pending flag left by an earlier page is cleared for them.
     """
 
     folder: str
@@ -118,6 +124,8 @@ class PageWrite:
     exclusions: Mapping[str, int] = field(default_factory=dict)
     cursor: str | None = None
     cursor_complete: bool = False
+    body_pending_keys: Set[str] = frozenset()
+    body_read_keys: Set[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +154,7 @@ def apply_page(session: Session, mailbox_id: int, page: PageWrite) -> PageWriteR
     epoch, resyncing = _folder_state(session, mailbox_id, page.folder)
 
     message_ids = _upsert_messages(session, page)
+    _clear_read_pending(session, page, message_ids)
     _upsert_participants(session, page.messages, message_ids)
     _upsert_copies(
         session, MessageCopy, "message_id", mailbox_id, epoch, page.messages, message_ids
@@ -342,6 +351,7 @@ def _message_row(item: MessageItem, page: PageWrite) -> dict[str, Any]:
         ],
         "tracked": tracked,
         "store_body": key not in page.bodyless_keys,
+        "body_pending": key in page.body_pending_keys,
     }
 
 
@@ -357,6 +367,7 @@ def _merge_duplicate(rows: dict[str, dict[str, Any]], key: str, row: dict[str, A
         return
     merged = dict(row)
     merged["tracked"] = old["tracked"] or row["tracked"]
+    merged["body_pending"] = old["body_pending"] or row["body_pending"]
     for column in ("body_text", "body_html"):
         if column in row and merged[column] is None:
             merged[column] = old[column]
@@ -397,11 +408,43 @@ def _upsert_messages(session: Session, page: PageWrite) -> dict[str, int]:
             "attachments": new.attachments,
             "tracked": or_(table.c.tracked, new.tracked),
             "store_body": keep_body,
+            # Pending stays pending until a page or the pending-bodies fetch reads it.
+            "body_pending": or_(table.c.body_pending, new.body_pending),
             "updated_at": func.now(),
         },
     ).returning(table.c.message_key, table.c.id)
     returned = execute_many(session, upsert, list(rows.values()))
     return {key: int(ident) for key, ident in returned}
+
+
+def _clear_read_pending(session: Session, page: PageWrite, message_ids: Mapping[str, int]) -> None:
+    """Bodies this page read settle a ``body_pending`` an earlier page (or late link) left.
+
+    Only where nothing is owed any more: the message is untracked (the body
+    was read to link on and linked nothing), keeps no body, or now has it.
+    A message tracked by other means whose body this page dropped stays pending.
+    """
+    ids = sorted(
+        message_ids[key]
+        for key in page.body_read_keys - page.body_pending_keys
+        if key in message_ids
+    )
+    for chunk in chunks(ids):
+        session.execute(
+            update(Message)
+            .where(
+                Message.id.in_(chunk),
+                Message.body_pending.is_(True),
+                or_(
+                    Message.tracked.is_(False),
+                    Message.store_body.is_(False),
+                    Message.body_text.is_not(None),
+                    Message.body_html.is_not(None),
+                ),
+            )
+            .values(body_pending=False),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def _upsert_participants(

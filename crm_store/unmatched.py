@@ -10,12 +10,12 @@ batched upsert, and the purge is one DELETE per table.
 
 Late links cannot carry a body (it was never kept), so the linked messages
 are flagged ``body_pending``; the next sync of a mailbox holding a copy
-fetches the bodies (``pending_bodies`` / ``store_bodies``).
+fetches the bodies (``pending_bodies``, then ``crm_store.message_bodies``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -384,33 +384,6 @@ def pending_bodies(session: Session, mailbox_id: int, limit: int = 1_000) -> lis
         .limit(limit)
     )
     return [PendingBody(int(m), str(p), str(f)) for m, p, f in rows]
-
-
-def store_bodies(
-    session: Session,
-    bodies: Mapping[int, tuple[str | None, str | None]],
-    attempted: Collection[int],
-) -> int:
-    """Write fetched bodies; every attempted message stops being pending either way.
-
-    A body the mailbox no longer had (the copy vanished) is not asked for
-    again: another mailbox's copy, or a later change, brings it back.
-    """
-    written = 0
-    for message_id, (text, html) in bodies.items():
-        result = session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.store_body.is_(True))
-            .values(body_text=text, body_html=html, body_pending=False, updated_at=func.now()),
-            execution_options={"synchronize_session": False},
-        )
-        written += int(getattr(result, "rowcount", 0) or 0)
-    for chunk in chunks(sorted(set(attempted))):
-        session.execute(
-            update(Message).where(Message.id.in_(chunk)).values(body_pending=False),
-            execution_options={"synchronize_session": False},
-        )
-    return written
 
 
 # --------------------------------------------------------------------------- purge

@@ -43,6 +43,9 @@ class BudgetLimits:
 
 
 class RequestBudget(Protocol):
+    limits: BudgetLimits
+    """The limits it enforces; a driver sizes its parallel requests to fit them."""
+
     def request(self, mailbox: str) -> AbstractContextManager[None]:
         """Hold one of ``mailbox``'s request slots and spend one request of its window.
 

@@ -27,7 +27,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.database import session_scope
-from crm_store.items import CorrespondenceItem, LinkSpec, MeetingItem, MessageItem
+from crm_store.history import HistoryItem, stored_messages, thread_followers
+from crm_store.items import CorrespondenceItem, ItemKind, LinkSpec, MeetingItem, MessageItem
+from crm_store.message_bodies import BodyPair, settle_pending_bodies, stored_bodies
 from crm_store.models import Mailbox
 from crm_store.sync_writes import (
     ItemFailureRecord,
@@ -36,7 +38,7 @@ from crm_store.sync_writes import (
     folder_cursor,
     reset_folder,
 )
-from crm_store.unmatched import PendingBody, pending_bodies, store_bodies
+from crm_store.unmatched import LateLinks, PendingBody, pending_bodies, write_late_links
 from mailsync.direction import InternalParties, message_direction
 from mailsync.linking import Linker
 from mailsync.outcome import (
@@ -48,6 +50,7 @@ from mailsync.outcome import (
 )
 from mailsync.providers.base import (
     AuthFailed,
+    BodyFetch,
     ChangePage,
     CursorExpired,
     ItemFailure,
@@ -62,6 +65,9 @@ from rules.results import Excluded, Linked, LinkResult, Suggestion
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+THREAD_RELINK_ROUNDS = 8
+"""Generations of replies linked again after a late body gave their parent new links."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,33 @@ class _Tally:
 
 class _Stopped(Exception):
     """Internal: the stop event was set after a page committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _BodyShortfall:
+    """Bodies the server would not give yet: the run ends this way once the page committed.
+
+    A page is never held back for a body (its items, links and cursor commit
+    with the body pending); the server's answer still decides the run: it
+    ends as throttled until the inner Retry-After, or as a temporary failure.
+    """
+
+    retry_after: float | None
+    reason: str
+
+    @classmethod
+    def of(cls, fetch: BodyFetch) -> _BodyShortfall | None:
+        if fetch.retry_after is not None:
+            return cls(fetch.retry_after, f"{len(fetch.unfetched)} bodies left pending")
+        if fetch.temporary or fetch.unfetched:
+            detail = fetch.temporary or "bodies unanswered"
+            return cls(None, f"{detail}; {len(fetch.unfetched)} bodies left pending")
+        return None
+
+    def end_run(self) -> None:
+        if self.retry_after is not None:
+            raise Throttled(self.retry_after, self.reason)
+        raise TemporaryFailure(self.reason)
 
 
 class SyncEngine:
@@ -134,8 +167,10 @@ class SyncEngine:
                 self._sync_folder(
                     mailbox_id, address, folder, provider, linker, stop, on_page, tally
                 )
-            if not stop.is_set():
-                self._fetch_pending_bodies(mailbox_id, provider)
+            while not stop.is_set() and self._fetch_pending_bodies(
+                mailbox_id, address, provider, linker
+            ):
+                pass  # a round of pending bodies settled; there may be more
             outcome = self._outcome(OutcomeKind.OK, "", tally)
         except _Stopped:
             outcome = self._outcome(OutcomeKind.STOPPED, "stopped between pages", tally)
@@ -162,28 +197,150 @@ class SyncEngine:
             record_outcome(session, mailbox_id, outcome, self._settings.backoff, self._clock())
         return outcome
 
-    def _fetch_pending_bodies(self, mailbox_id: int, provider: MailboxProvider) -> None:
-        """Bodies of messages linked after they were stored (retroactive linking).
+    def _fetch_pending_bodies(
+        self, mailbox_id: int, address: str, provider: MailboxProvider, linker: Linker
+    ) -> bool:
+        """Bodies left pending: linked late, or not fetched in their page's run (throttled).
 
         Their copies sit in folders whose delta will not mention them again,
-        so they are fetched here by id, a bounded batch per run, and written
-        in one transaction; a copy the mailbox no longer has is not retried.
+        so they are fetched here by id, a bounded round per call (the caller
+        repeats while a round settled something). Each message
+        is linked again on its body, so a tracking code only the body holds
+        links now, and all of it is written in one transaction: the links,
+        the bodies of tracked messages (an untracked one's is dropped again,
+        invariant 4) and the pending flags of those settled. A body the
+        server would not give yet stays pending, and the run ends the way the
+        server asked after the commit. A body already stored (another
+        mailbox's copy brought it) is not fetched again.
         """
         with self._sessions() as session:
             pending = pending_bodies(session, mailbox_id)
-        if not pending:
-            return
-        by_folder: dict[str, list[PendingBody]] = {}
+            if not pending:
+                return False
+            stored = {
+                h.item_id: h
+                for h in stored_messages(session, sorted({p.message_id for p in pending}))
+            }
+        bodies: dict[int, BodyPair] = {}
+        to_fetch: dict[str, list[PendingBody]] = {}
+        seen: set[int] = set()
         for entry in pending:
-            by_folder.setdefault(entry.folder, []).append(entry)
-        bodies: dict[int, tuple[str | None, str | None]] = {}
-        for folder, entries in by_folder.items():
-            fetched = provider.fetch_bodies(folder, [e.provider_item_id for e in entries])
+            history = stored.get(entry.message_id)
+            if history is None or entry.message_id in seen:
+                continue
+            seen.add(entry.message_id)
+            item = history.item
+            if not isinstance(item, MessageItem):
+                continue
+            if item.body_text is not None or item.body_html is not None:
+                bodies[entry.message_id] = (item.body_text, item.body_html)
+            else:
+                to_fetch.setdefault(entry.folder, []).append(entry)
+        unfetched: set[int] = set()
+        shortfall: _BodyShortfall | None = None
+        for folder, entries in to_fetch.items():
+            if shortfall is not None:
+                unfetched.update(e.message_id for e in entries)  # no more requests once refused
+                continue
+            fetch = provider.fetch_bodies(folder, [e.provider_item_id for e in entries])
+            left = set(fetch.unfetched)
             for entry in entries:
-                if entry.provider_item_id in fetched:
-                    bodies[entry.message_id] = fetched[entry.provider_item_id]
+                if entry.provider_item_id in fetch.bodies:
+                    bodies[entry.message_id] = fetch.bodies[entry.provider_item_id]
+                elif entry.provider_item_id in left:
+                    unfetched.add(entry.message_id)
+            shortfall = _BodyShortfall.of(fetch)
+        late, bodyless = self._relink_on_bodies(stored, bodies, address, linker)
+        settled = {e.message_id for e in pending} - unfetched
         with session_scope(self._sessions, write=True) as session:
-            store_bodies(session, bodies, [e.message_id for e in pending])
+            write_late_links(session, late)
+            settle_pending_bodies(session, bodies, settled, bodyless)
+        self._relink_followers([entry.item_id for entry in late], address, linker)
+        if shortfall is not None:
+            shortfall.end_run()
+        return True
+
+    def _relink_followers(self, linked: list[int], address: str, linker: Linker) -> None:
+        """Replies to (and later mail of the conversations of) messages a late body linked.
+
+        Had the body come with its page, the thread rules would have handed
+        its links on to the replies synced after it; they were linked before
+        it had them, so they are linked again now, generation by generation
+        while that adds links, each in its owner mailbox's context. Links a
+        person removed stay removed (suppressions, invariant 3); a reply that
+        becomes tracked has its body fetched as pending.
+        """
+        frontier = linked
+        for _ in range(THREAD_RELINK_ROUNDS):
+            if not frontier:
+                return
+            with self._sessions() as session:
+                followers = stored_messages(session, thread_followers(session, frontier))
+            by_owner: dict[str, list[HistoryItem]] = {}
+            for history in followers:
+                if isinstance(history.item, MessageItem):
+                    by_owner.setdefault(history.mailbox or address, []).append(history)
+            late: list[LateLinks] = []
+            for owner, group in by_owner.items():
+                items: list[CorrespondenceItem] = [
+                    dataclasses.replace(h.item, internet_message_id=h.item_key)
+                    for h in group
+                    if isinstance(h.item, MessageItem)
+                ]
+                for history, result in zip(group, linker.link_page(items, owner), strict=True):
+                    if not isinstance(result, Linked) or not result.links:
+                        continue
+                    held = {(link.target_kind, link.target_id) for link in history.links}
+                    found = {(link.target_kind, link.target_id) for link in result.links}
+                    if found - held - history.suppressed:
+                        late.append(
+                            LateLinks(
+                                ItemKind.MESSAGE, history.item_id, result.links, result.suggestions
+                            )
+                        )
+            if not late:
+                return
+            with session_scope(self._sessions, write=True) as session:
+                write_late_links(session, late)
+            frontier = [entry.item_id for entry in late]
+
+    @staticmethod
+    def _relink_on_bodies(
+        stored: dict[int, HistoryItem],
+        bodies: dict[int, BodyPair],
+        address: str,
+        linker: Linker,
+    ) -> tuple[list[LateLinks], list[int]]:
+        """(links each message's body finds, messages tracked by a rule that keeps no body)."""
+        ids: list[int] = []
+        items: list[CorrespondenceItem] = []
+        for message_id in sorted(bodies):
+            history = stored[message_id]
+            if not isinstance(history.item, MessageItem):
+                continue
+            ids.append(message_id)
+            text, html = bodies[message_id]
+            # The stored key stands in for a missing internetMessageId, so the
+            # linker finds this message's suppressions under the same key.
+            items.append(
+                dataclasses.replace(
+                    history.item,
+                    internet_message_id=history.item_key,
+                    body_text=text,
+                    body_html=html,
+                )
+            )
+        results = linker.link_page(items, address) if items else []
+        late: list[LateLinks] = []
+        bodyless: list[int] = []
+        for message_id, result in zip(ids, results, strict=True):
+            if isinstance(result, Linked) and result.links:
+                late.append(
+                    LateLinks(ItemKind.MESSAGE, message_id, result.links, result.suggestions)
+                )
+                if not result.store_body:
+                    bodyless.append(message_id)
+        return late, bodyless
 
     def _outcome(
         self, kind: OutcomeKind, reason: str, tally: _Tally, retry_at: datetime | None = None
@@ -247,7 +404,7 @@ class SyncEngine:
         pages = provider.changes(folder, cursor)
         try:
             for page in pages:
-                write = self._prepare(page, address, provider, linker)
+                write, shortfall = self._prepare(page, address, provider, linker)
                 with session_scope(self._sessions, write=True) as session:
                     apply_page(session, mailbox_id, write)
                 stored = page.next_cursor or stored
@@ -264,6 +421,8 @@ class SyncEngine:
                             len(page.failures),
                         )
                     )
+                if shortfall is not None:
+                    shortfall.end_run()
                 if stop.is_set() and not page.is_last:
                     raise _Stopped
         finally:
@@ -281,19 +440,25 @@ class SyncEngine:
     def prepare_page(
         self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
     ) -> PageWrite:
-        """Link a page of items into the write ``apply_page`` takes, exactly as a sync does."""
-        return self._prepare(page, address, provider, linker)
+        """Link a page of items into the write ``apply_page`` takes, exactly as a sync does.
+
+        Bodies the provider could not give are left pending in the write.
+        """
+        return self._prepare(page, address, provider, linker)[0]
 
     def _prepare(
         self, page: ChangePage, address: str, provider: MailboxProvider, linker: Linker
-    ) -> PageWrite:
+    ) -> tuple[PageWrite, _BodyShortfall | None]:
         """Everything the page's transaction writes; all network calls happen here, before it.
 
         Items are linked on their metadata first. Then bodies are fetched (one
         ``$batch`` round) for tracked items and for the unlinked items the
         linker wants read, and those items are linked again on their bodies,
         so a code only the body holds still links. A body is kept only when the
-        final result tracks the item (invariant 4).
+        final result tracks the item (invariant 4). A body already stored
+        (another mailbox's copy) is read from the store instead of fetched.
+        Bodies the server would not give yet are marked pending and the
+        shortfall is returned, to end the run after the page commits.
         """
         items: list[CorrespondenceItem] = [
             dataclasses.replace(item, direction=message_direction(item, self._internal))
@@ -310,11 +475,18 @@ class SyncEngine:
             and item.body_html is None
             and (_tracks_body(result) or linker.wants_body(item, result))
         }
+        pending_keys: set[str] = set()
+        read_keys: set[str] = set()
+        shortfall: _BodyShortfall | None = None
         if wanted:
-            fetched = provider.fetch_bodies(
-                page.folder, [items[i].provider_item_id for i in wanted]
+            fetched, unfetched, shortfall = self._page_bodies(
+                page.folder, [items[i] for i in sorted(wanted)], provider
             )
+            pending_keys = {
+                _item_key(items[i]) for i in wanted if items[i].provider_item_id in unfetched
+            }
             reread = [i for i in sorted(wanted) if items[i].provider_item_id in fetched]
+            read_keys = {_item_key(items[i]) for i in reread}
             for i in reread:
                 current = items[i]
                 if isinstance(current, MessageItem):
@@ -365,7 +537,23 @@ class SyncEngine:
             exclusions=exclusions,
             cursor=page.next_cursor,
             cursor_complete=page.is_last,
-        )
+            body_pending_keys=frozenset(pending_keys),
+            body_read_keys=frozenset(read_keys),
+        ), shortfall
+
+    def _page_bodies(
+        self, folder: str, wanted: list[CorrespondenceItem], provider: MailboxProvider
+    ) -> tuple[dict[str, BodyPair], set[str], _BodyShortfall | None]:
+        """(bodies by provider item id, ids left unfetched, how the run must end if any were)."""
+        with self._sessions() as session:
+            known = stored_bodies(session, [_item_key(i) for i in wanted])
+        bodies = {i.provider_item_id: known[_item_key(i)] for i in wanted if _item_key(i) in known}
+        missing = [i.provider_item_id for i in wanted if _item_key(i) not in known]
+        if not missing:
+            return bodies, set(), None
+        fetch = provider.fetch_bodies(folder, missing)
+        bodies.update(fetch.bodies)
+        return bodies, set(fetch.unfetched), _BodyShortfall.of(fetch)
 
     def _wanted_categories(self, item: CorrespondenceItem, result: Linked) -> tuple[str, ...]:
         """The item's full category list when write-back must add to it, else ()."""

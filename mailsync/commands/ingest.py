@@ -26,7 +26,7 @@ from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.errors import EXIT_BAD_INPUT
 from mailsync.commands.store_checks import require_current_schema
 from mailsync.ingest import FileError, ingest_paths
-from mailsync.providers.base import ChangePage
+from mailsync.providers.base import BodyFetch, ChangePage
 from mailsync.runtime import sync_engine_for
 
 ITEMS_PER_PAGE = 200
@@ -44,10 +44,8 @@ class FileSource:
     def changes(self, folder: str, cursor: str | None) -> Iterator[ChangePage]:
         return iter(())
 
-    def fetch_bodies(
-        self, folder: str, item_ids: list[str]
-    ) -> dict[str, tuple[str | None, str | None]]:
-        return {}
+    def fetch_bodies(self, folder: str, item_ids: list[str]) -> BodyFetch:
+        return BodyFetch()
 
     def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:
         return None

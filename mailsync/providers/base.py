@@ -77,6 +77,29 @@ class PermanentFailure(ProviderError):
 BodyFetcher = Callable[[list[str]], dict[str, tuple[str | None, str | None]]]
 
 
+@dataclass(frozen=True, slots=True)
+class BodyFetch:
+    """What a body fetch got, and what it could not get yet.
+
+    Bodies are fetched for a page before its transaction, but a body is not
+    worth losing the page over: the page commits with the ``unfetched`` ids
+    marked pending, and the run then ends the way the server asked.
+    ``retry_after`` is set when the server throttled any of the requests
+    (come back after that many seconds); ``temporary`` names a transient
+    failure (5xx, dropped connection) otherwise. An id in neither ``bodies``
+    nor ``unfetched`` was answered without a body (deleted since the delta).
+    """
+
+    bodies: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    unfetched: tuple[str, ...] = ()
+    retry_after: float | None = None
+    temporary: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.unfetched
+
+
 class MailboxProvider(Protocol):
     """What the engine needs from a mailbox driver."""
 
@@ -90,10 +113,14 @@ class MailboxProvider(Protocol):
         """Pages of changes since ``cursor`` (``None`` means a full sync)."""
         ...
 
-    def fetch_bodies(
-        self, folder: str, item_ids: list[str]
-    ) -> dict[str, tuple[str | None, str | None]]:
-        """Bodies (text, html) of the tracked items, keyed by provider item id."""
+    def fetch_bodies(self, folder: str, item_ids: list[str]) -> BodyFetch:
+        """Bodies (text, html) of the items, keyed by provider item id.
+
+        Throttling or a transient failure of some body requests is reported in
+        the result (those ids ``unfetched``), not raised: the caller still
+        commits the page. Failures that concern the whole mailbox (auth,
+        permanent refusals) are raised as usual.
+        """
         ...
 
     def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:

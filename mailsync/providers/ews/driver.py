@@ -11,10 +11,12 @@ from exchangelib.properties import ItemId
 
 from mailsync.providers.base import (
     AuthFailed,
+    BodyFetch,
     ChangePage,
     CursorExpired,
     PermanentFailure,
     TemporaryFailure,
+    Throttled,
 )
 from mailsync.providers.common import html_to_text
 from mailsync.providers.ews.calendar import Window, calendar_pages
@@ -141,11 +143,17 @@ class EwsProvider:
             self.connection.refused.add(self.mailbox)
             raise TemporaryFailure(f"{refused}; token refreshed for the next run") from refused
 
-    def fetch_bodies(self, folder: str, item_ids: list[str]) -> Bodies:
+    def fetch_bodies(self, folder: str, item_ids: list[str]) -> BodyFetch:
         ids = list(dict.fromkeys(item_ids))
         bodies: Bodies = {}
         refs = [ItemId(id=i) for i in ids]
-        found = get_items(self.account, refs, BODY_PATHS, folder)
+        try:
+            found = get_items(self.account, refs, BODY_PATHS, folder)
+        except Throttled as busy:
+            # The page still commits with these bodies pending (see BodyFetch).
+            return BodyFetch(unfetched=tuple(ids), retry_after=busy.retry_after)
+        except TemporaryFailure as failure:
+            return BodyFetch(unfetched=tuple(ids), temporary=str(failure))
         for item_id, item in zip(ids, found, strict=True):
             if isinstance(item, Exception) or item.body is None:
                 continue
@@ -154,7 +162,7 @@ class EwsProvider:
                 bodies[item_id] = (html_to_text(content), content)
             else:
                 bodies[item_id] = (content, None)
-        return bodies
+        return BodyFetch(bodies)
 
     def set_category(self, item_id: str, categories: tuple[str, ...]) -> None:
         write_categories(self.account, item_id, categories, self._versions)

@@ -1,10 +1,11 @@
 """Bodies of tracked messages through JSON ``$batch`` (20 requests per batch).
 
 The outer response is 200 even when inner requests fail, and each inner
-request is throttled on its own: an inner 429 is raised as ``Throttled`` for
-the whole call (the engine leaves the page uncommitted and the daemon comes
-back after Retry-After) rather than retried here, because retrying would mean
-waiting inside a worker.
+request is throttled on its own. An inner 429 (or 503 with Retry-After) or
+an inner 5xx is reported in the ``BodyFetch`` with the ids it left unfetched,
+never retried here (retrying would mean waiting inside a worker) and never
+raised for the whole call: the engine commits the page with those bodies
+pending and ends the run as throttled or temporary after it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mailsync.providers.base import (
-    PermanentFailure,
-    TemporaryFailure,
-    Throttled,
-)
+from mailsync.providers.base import BodyFetch, PermanentFailure
 from mailsync.providers.graph.errors import DEFAULT_RETRY_AFTER_SECONDS, retry_after_seconds
 from mailsync.providers.graph.normalise import body_pair
 
@@ -47,13 +44,21 @@ def body_batch_request(user_path: str, item_ids: Sequence[str]) -> dict[str, Any
     }
 
 
-def parse_body_batch(response: dict[str, Any], item_ids: Sequence[str]) -> Bodies:
-    """Bodies by item id; an inner 404 (deleted since the delta) simply has no body."""
+def parse_body_batch(response: dict[str, Any], item_ids: Sequence[str]) -> BodyFetch:
+    """Bodies by item id; an inner 404 (deleted since the delta) simply has no body.
+
+    Inner throttling and 5xx leave their ids ``unfetched`` (with the longest
+    Retry-After, or the reason); a request the response does not answer at
+    all counts as a transient failure. Any other inner status is a refusal
+    that retrying will not cure, and fails the call.
+    """
     answers = response.get("responses")
     if not isinstance(answers, list):
         raise PermanentFailure("$batch response has no responses list")
     bodies: Bodies = {}
+    unfetched: list[str] = []
     throttled: list[float] = []
+    temporary = ""
     for answer in answers:
         if not isinstance(answer, dict):
             raise PermanentFailure("$batch response holds a non-object")
@@ -71,15 +76,22 @@ def parse_body_batch(response: dict[str, Any], item_ids: Sequence[str]) -> Bodie
         elif status == 429 or (status == 503 and "retry-after" in headers):
             wait = retry_after_seconds(headers.get("retry-after"))
             throttled.append(wait if wait is not None else DEFAULT_RETRY_AFTER_SECONDS)
+            unfetched.append(item_id)
         elif status == 404:
             bodies[item_id] = (None, None)
         elif status >= 500:
-            raise TemporaryFailure(f"$batch body of {item_id}: HTTP {status}")
+            temporary = f"$batch body of {item_id}: HTTP {status}"
+            unfetched.append(item_id)
         else:
             raise PermanentFailure(f"$batch body of {item_id}: HTTP {status}")
-    if throttled:
-        raise Throttled(max(throttled), f"{len(throttled)} body requests throttled in $batch")
-    missing = set(item_ids) - set(bodies)
+    answered = set(bodies) | set(unfetched)
+    missing = [i for i in dict.fromkeys(item_ids) if i not in answered]
     if missing:
-        raise TemporaryFailure(f"$batch left {len(missing)} body requests unanswered")
-    return bodies
+        temporary = temporary or f"$batch left {len(missing)} body requests unanswered"
+        unfetched.extend(missing)
+    return BodyFetch(
+        bodies=bodies,
+        unfetched=tuple(unfetched),
+        retry_after=max(throttled) if throttled else None,
+        temporary=temporary,
+    )

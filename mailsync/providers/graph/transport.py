@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mailsync.auth.tokens import TokenSource
-from mailsync.budget import RequestBudget
+from mailsync.budget import BudgetLimits, RequestBudget
 from mailsync.providers.base import AuthFailed, PermanentFailure, TemporaryFailure
 from mailsync.providers.graph.errors import error_for_response
 
@@ -61,6 +61,12 @@ class GraphTransport:
         # Delta pages are fetched ahead in a helper thread while bodies and
         # categories go out from the engine's thread: the tally is shared.
         self._requests_lock = threading.Lock()
+
+    @property
+    def max_concurrent_requests(self) -> int:
+        """Requests this mailbox may have in flight at once (Graph's own limit without a budget)."""
+        limits = self._budget.limits if self._budget is not None else BudgetLimits()
+        return max(1, limits.max_concurrent_requests)
 
     def get_json(self, url: str, *, folder: str, kind: str) -> dict[str, Any]:
         return self._send("GET", url, folder=folder, kind=kind, body=None)

@@ -184,7 +184,7 @@ def test_basic_auth_reaches_mailboxes_by_impersonation_or_delegation(
 def test_bodies_of_tracked_messages_come_from_get_item(rig: EwsRig) -> None:
     provider = rig.provider(0)
     ids = sorted(live_inbox_truth(rig, 0))[:3]
-    bodies = provider.fetch_bodies(INBOX, ids)
+    bodies = provider.fetch_bodies(INBOX, ids).bodies
     assert set(bodies) == set(ids)
     assert all(text and html and "<p>" in html for text, html in bodies.values())
 
