@@ -32,7 +32,6 @@ from mailsync.mailboxes import register_mailboxes
 from mailsync.outcome import OutcomeKind, SyncOutcome
 from mailsync.retro_linking import maintenance_for
 from mailsync.runtime import registry_for, sync_engine_for
-from web.server import BackgroundWeb
 
 EXIT_SYNC_FAILED = 3
 """At least one mailbox did not finish its pass (throttled, failed, auth_failed)."""
@@ -154,8 +153,11 @@ def run_command(app: AppContext) -> None:
         maintenance=maintenance_for(app.settings, sessions),
     )
     click.echo(f"mailsync daemon: {len(daemon.enabled_mailboxes())} mailboxes; Ctrl-C to stop")
-    web = BackgroundWeb(app.settings, sessions) if app.settings.web.enabled else None
-    if web is not None:
+    web = None
+    if app.settings.web.enabled:
+        from web.server import BackgroundWeb  # only when served here: ~0.7 s of imports
+
+        web = BackgroundWeb(app.settings, sessions)
         web.start()
         settings = app.settings.web
         click.echo(f"web service on {settings.host}:{settings.port} ({settings.public_base_url})")
