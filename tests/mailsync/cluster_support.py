@@ -61,8 +61,16 @@ def cluster_config(
     push: str = "",
     web: str = "enabled = false",
 ) -> Path:
-    """A cluster-mode mailsync.toml; ``daemon``/``push``/``web`` add keys to those sections."""
-    extra = f'\n[daemon]\nmode = "cluster"\n{daemon}\n[push]\n{push}\n[web]\n{web}\n'
+    """A cluster-mode mailsync.toml; ``daemon``/``push``/``web`` add keys to those sections.
+
+    The tickers' maintenance pass purges unmatched mail older than the retroactive
+    window, which would take part of the sandbox's year of history out of the store;
+    a window longer than that history keeps "the store equals the ground truth" exact.
+    """
+    extra = (
+        f'\n[daemon]\nmode = "cluster"\n{daemon}\n[push]\n{push}\n[web]\n{web}\n'
+        "[rules]\nretro_window_days = 3650\n"
+    )
     path = write_config(directory, sandbox, db_url, extra=extra)
     text_ = path.read_text(encoding="utf-8").replace(
         "interval_seconds = 60\njitter_seconds = 0",
@@ -102,11 +110,15 @@ class Fleet:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    def stop(self, *names: str) -> None:
-        chosen = names or tuple(self.processes)
-        for name in chosen:
+    def terminate(self, *names: str) -> None:
+        """Ask processes to stop (SIGTERM) without waiting: a test checks while they exit."""
+        for name in names or tuple(self.processes):
             if self.processes[name].poll() is None:
                 self.processes[name].send_signal(signal.SIGTERM)
+
+    def stop(self, *names: str) -> None:
+        chosen = names or tuple(self.processes)
+        self.terminate(*chosen)
         for name in chosen:
             try:
                 self.processes[name].wait(timeout=30)
