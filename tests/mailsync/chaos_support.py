@@ -8,6 +8,7 @@ cleanly. The caller brings the sandbox (faults configured) and the config
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from mailsync.sandbox.runner import SandboxHandle
 
@@ -59,14 +61,121 @@ def mutate(sandbox: SandboxHandle, rng: random.Random) -> None:
             )
 
 
+class SyncProcess(Protocol):
+    """What the chaos loop needs of a running sync: a subprocess, or a forked one."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+# A single-threaded process that imports the CLI once, then forks one real
+# `mailsync sync --once` per request; each child runs main() and exits with its
+# code, and can be SIGKILLed like any process. Forking saves the CLI's import
+# (seconds on a busy box) on every run without changing what runs.
+_FORK_SERVER = r"""
+import json, os, sys
+from mailsync.cli import main
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    if request["op"] == "start":
+        pid = os.fork()
+        if pid == 0:
+            os.environ.clear()
+            os.environ.update(request["env"])
+            out = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            code = 0
+            try:
+                main.main(args=request["argv"], prog_name="mailsync")
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        answer = pid
+    else:
+        flags = os.WNOHANG if request["op"] == "poll" else 0
+        done, status = os.waitpid(request["pid"], flags)
+        answer = os.waitstatus_to_exitcode(status) if done else None
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class ForkedSync:
+    def __init__(self, server: SyncForkServer, pid: int) -> None:
+        self._server = server
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._server.ask({"op": "poll", "pid": self.pid})
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._server.ask({"op": "wait", "pid": self.pid})
+        assert self.returncode is not None
+        return self.returncode
+
+
+class SyncForkServer:
+    """Starts `mailsync sync --once` runs as forks of one process that imported the CLI."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        if self._process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the sync fork server did not start")
+
+    def ask(self, request: dict[str, object]) -> int | None:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        answer = json.loads(self._process.stdout.readline())
+        return None if answer is None else int(answer)
+
+    def start_sync(self, config: Path, log: Path) -> ForkedSync:
+        argv = ["--config", str(config), "sync", "--once"]
+        env = {**os.environ, "COLUMNS": "120"}
+        pid = self.ask({"op": "start", "argv": argv, "log": str(log), "env": env})
+        assert pid is not None
+        return ForkedSync(self, pid)
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
 def kill_after_requests(
-    process: subprocess.Popen[bytes],
+    process: SyncProcess,
     served: Callable[[], int],
     count: int,
     *,
     timeout: float = 120.0,
-) -> None:
-    """SIGKILL ``process`` once the server has answered ``count`` more requests.
+) -> int:
+    """SIGKILL ``process`` once the server has answered ``count`` more requests; its exit code.
 
     Counting requests instead of seconds puts the kill inside the sync however
     slow the machine is (a busy CI box spends seconds importing before the
@@ -78,7 +187,7 @@ def kill_after_requests(
         time.sleep(0.005)
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
-    process.wait()
+    return process.wait()
 
 
 def kill_then_converge(

@@ -9,6 +9,8 @@ is checked against that world's ground truth.
 from __future__ import annotations
 
 import random
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from mailsync.outcome import OutcomeKind
 from mailsync.runtime import registry_for, sync_engine_for
 from mailsync.sandbox.faults import FaultKind, ScriptedFault
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox
-from tests.mailsync.chaos_support import kill_after_requests, mutate, start_sync
+from tests.mailsync.chaos_support import SyncForkServer, kill_after_requests, mutate
 from tests.mailsync.providers.ews.ews_config import ews_endpoint, write_hybrid_config
 from tests.mailsync.sync_support import convergence_problems
 
@@ -30,6 +32,14 @@ KILLS = 2
 FAULT_KINDS = ("429", "503", "410", "drop")
 MAX_FAULTY_RUNS = 4
 MAX_CLEAN_RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def sync_forks() -> Iterator[SyncForkServer]:
+    """Killed runs: real `mailsync sync --once` processes, forked from one that imported the CLI."""
+    server = SyncForkServer()
+    yield server
+    server.close()
 
 
 def _sync_in_process(config: Path, engine: Engine) -> dict[str, OutcomeKind]:
@@ -73,7 +83,7 @@ def test_expired_sync_state_resyncs_idempotently(
 
 @pytest.mark.timeout(240)
 def test_killed_and_restarted_ews_sync_converges_to_ground_truth(
-    tmp_path: Path, engine: Engine, db_url: str
+    tmp_path: Path, engine: Engine, db_url: str, sync_forks: SyncForkServer
 ) -> None:
     rng = random.Random(7_2026)
     # GIVEN a sandbox world served over EWS with ErrorServerBusy, 503, invalid sync
@@ -103,9 +113,12 @@ def test_killed_and_restarted_ews_sync_converges_to_ground_truth(
 
         # WHEN `mailsync sync --once` is SIGKILLed mid-sync (after a random number of
         # the ~40 requests a full pass takes), mail changing between runs
+        exits = []
         for _ in range(KILLS):
-            kill_after_requests(start_sync(config, log), served, rng.randint(2, 35))
+            run = sync_forks.start_sync(config, log)
+            exits.append(kill_after_requests(run, served, rng.randint(2, 35)))
             mutate(sandbox, rng)
+        assert -signal.SIGKILL in exits, f"no run was killed mid-sync: {exits}"
         # AND runs then meet one fault of every kind (on top of the random ones); these and
         # the final runs need no kill, so they run in this process (no start-up cost)
         for kind in FAULT_KINDS:
