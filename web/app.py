@@ -8,7 +8,8 @@ without touching globals. Manager pages (issue 6) add their routers here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from web.auth.entra import EntraTokenValidator, JwksCache
 from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
 from web.auth.principal import Authenticator
 from web.errors import Conflict, Forbidden, InvalidInput, NotFound
+from web.hot_reads import HotReads
 from web.middleware import AdmissionMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.pages import add_pages
 from web.rules_context import RulesContext, rules_settings_from
@@ -61,7 +63,15 @@ def create_app(
     office_js_dir: Path = OFFICE_JS_DIST,
 ) -> FastAPI:
     web = settings.web
+    hot_reads = HotReads.beside(session_factory, web.max_concurrent_requests)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        hot_reads.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="mailsync",
         summary="Outlook add-in API of mailsync: who is who in the CRM, and item links.",
         version="1",
@@ -73,7 +83,12 @@ def create_app(
         web=web,
         sessions=session_factory,
         authenticator=Authenticator(_entra_validator(settings, jwks_http), clock, session_factory),
-        rules=RulesContext(rules_settings_from(settings.rules), settings.rules.internal_domains),
+        rules=RulesContext(
+            rules_settings_from(settings.rules),
+            settings.rules.internal_domains,
+            settings.rules.custom_rules(),
+        ),
+        hot_reads=hot_reads,
         clock=clock,
     )
     app.include_router(api_router())

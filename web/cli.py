@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -18,12 +19,25 @@ from web.server import serve
 @click.command("serve")
 @click.option("--host", default=None, help="Listen address (default: [web] host).")
 @click.option("--port", type=click.IntRange(1, 65_535), default=None, help="Default: [web] port.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Server processes (default: the number of CPUs; one process uses one core).",
+)
 @pass_app
-def serve_command(app: AppContext, host: str | None, port: int | None) -> None:
+def serve_command(app: AppContext, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the add-in API and files until Ctrl-C (no sync; `mailsync run` does both)."""
     require_current_schema(app)
     web = app.settings.web
-    serve(app.settings, app.session_factory(), host or web.host, port or web.port)
+    serve(
+        app.settings,
+        app.session_factory(),
+        host or web.host,
+        port or web.port,
+        workers=workers or os.cpu_count() or 1,
+        config_path=app.config_path,
+    )
 
 
 @click.group("users")

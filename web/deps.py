@@ -68,28 +68,31 @@ async def _credentials(
 Credentials = Annotated[str, Depends(_credentials)]
 
 
-def _signed_in(
+def schedule_sign_in_writes(
     state: WebState, authentication: Authentication, later: BackgroundTasks
 ) -> Principal:
+    """Queue what a sign-in asks to record (after the response, in its own transaction)."""
     if authentication.object_id_to_record is not None:
         later.add_task(
             state.authenticator.record_object_id,
             authentication.principal.user_id,
             authentication.object_id_to_record,
         )
+    if authentication.token_use_to_record is not None:
+        later.add_task(state.authenticator.record_token_use, authentication.token_use_to_record)
     return authentication.principal
 
 
 def _principal(
     state: State, token: Credentials, session: DbSession, later: BackgroundTasks
 ) -> Principal:
-    return _signed_in(state, state.authenticator.sign_in(session, token), later)
+    return schedule_sign_in_writes(state, state.authenticator.sign_in(session, token), later)
 
 
 def _write_principal(
     state: State, token: Credentials, session: WriteSession, later: BackgroundTasks
 ) -> Principal:
-    return _signed_in(state, state.authenticator.sign_in(session, token), later)
+    return schedule_sign_in_writes(state, state.authenticator.sign_in(session, token), later)
 
 
 CurrentUser = Annotated[Principal, Depends(_principal)]

@@ -4,20 +4,26 @@ The daemon keeps the whole CRM in memory; a web process does not need to
 (and must not go stale when another process imports contacts). For one item
 or a handful of addresses only a few records can match: the contacts with
 those addresses, the accounts of those contacts and domains, their open
-opportunities, and opportunities whose code appears in the text. We read
-exactly those, build a small ``CrmIndex`` and hand it to the pure engine, so
-suggestions here are what the daemon's rules would say.
+opportunities, opportunities whose code appears in the text, and the records
+the configured custom rules name. We read exactly those, build a small
+``CrmIndex`` and hand it to the pure engine with the same settings and custom
+rules the daemon runs, so suggestions here are what the daemon would link.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from crm_store.items import CorrespondenceItem
+from crm_store.items import CorrespondenceItem, TargetKind
 from mailsync.rules_context import StoreThreadLookup, rules_settings_from
 from rules import LinkResult, RulesEngine, RulesSettings, TargetRef
+from rules.custom.actions import LinkRecord
+from rules.custom.ruleset import EMPTY_RULESET, RuleSet
+from rules.free_mail import shipped_free_mail_domains
 from rules.tracking_code import CodeScanner
 from web.crm_slice import CrmSlice, load_slice
 
@@ -26,12 +32,47 @@ MAX_CODES = 50
 __all__ = ["MAX_CODES", "RulesContext", "StoreThreadLookup", "rules_settings_from"]
 
 
-class RulesContext:
-    """Built once per app (settings, compiled code pattern); each request reads its own slice."""
+@dataclass(frozen=True, slots=True)
+class NamedRecords:
+    """Records custom rules link by name: they must be in every slice for the rule to fire."""
 
-    def __init__(self, settings: RulesSettings, internal_domains: Iterable[str]) -> None:
+    codes: tuple[str, ...] = ()
+    account_names: tuple[str, ...] = ()
+    contact_addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, ruleset: RuleSet) -> NamedRecords:
+        actions = [
+            action
+            for rule in ruleset.active
+            for action in rule.actions
+            if isinstance(action, LinkRecord)
+        ]
+
+        def keys(kind: TargetKind) -> tuple[str, ...]:
+            return tuple(sorted({a.key for a in actions if a.kind is kind}))
+
+        return cls(
+            codes=tuple(c.upper() for c in keys(TargetKind.OPPORTUNITY)),
+            account_names=keys(TargetKind.ACCOUNT),
+            contact_addresses=tuple(a.lower() for a in keys(TargetKind.CONTACT)),
+        )
+
+
+class RulesContext:
+    """Built once per app (settings, custom rules, code pattern); each request reads its slice."""
+
+    def __init__(
+        self,
+        settings: RulesSettings,
+        internal_domains: Iterable[str],
+        ruleset: RuleSet = EMPTY_RULESET,
+    ) -> None:
         self.settings = settings
+        self.ruleset = ruleset
         self.internal_domains = tuple(internal_domains)
+        self.named = NamedRecords.of(ruleset)
+        self.free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
         self._scanner = CodeScanner(settings.tracking_code_pattern)
 
     def codes_in(self, *texts: str | None) -> list[str]:
@@ -42,9 +83,23 @@ class RulesContext:
         return sorted({code.upper() for code in found})[:MAX_CODES]
 
     def load_slice(
-        self, session: Session, addresses: Collection[str], codes: Sequence[str] = ()
+        self,
+        reader: Session | Connection,
+        addresses: Collection[str],
+        codes: Sequence[str] = (),
     ) -> CrmSlice:
-        return load_slice(session, addresses, codes, self.internal_domains)
+        connection = reader.connection() if isinstance(reader, Session) else reader
+        return load_slice(
+            connection,
+            [*addresses, *self.named.contact_addresses],
+            [*codes, *self.named.codes],
+            self.internal_domains,
+            self.named.account_names,
+        )
+
+    def engine(self, crm: CrmSlice, session: Session | None) -> RulesEngine:
+        lookup = StoreThreadLookup(session) if session is not None else None
+        return RulesEngine(crm.index, self.settings, self.ruleset, thread_lookup=lookup)
 
     def evaluate(
         self,
@@ -55,8 +110,7 @@ class RulesContext:
         mailbox_owner: str | None,
         suppressed: Collection[TargetRef] = (),
     ) -> LinkResult:
-        lookup = StoreThreadLookup(session) if session is not None else None
-        engine = RulesEngine(crm.index, self.settings, thread_lookup=lookup)
+        engine = self.engine(crm, session)
         return engine.link(item, mailbox=mailbox_owner, suppressed=suppressed)
 
     def run(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailsync.config.web import WebSettings
 from web.auth.principal import Authenticator
+from web.hot_reads import HotReads
 from web.rules_context import RulesContext
 
 
@@ -19,4 +20,5 @@ class WebState:
     sessions: sessionmaker[Session]
     authenticator: Authenticator
     rules: RulesContext
+    hot_reads: HotReads
     clock: Callable[[], datetime]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,15 +13,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.models import ApiToken, User
 from mailsync.sandbox.entra_idp import EntraIdentityProvider
 from tests.factories import make_user
-from tests.web.conftest import AUDIENCE, person, sign_in
+from tests.web.conftest import AUDIENCE, PUBLIC_URL, person, sign_in, web_settings
+from web.app import create_app
 from web.auth.api_tokens import hash_token, issue_token
 from web.auth.entra import EntraTokenValidator, JwksCache
 from web.auth.errors import NotAuthenticated
+from web.auth.sign_in_cache import API_TOKEN_WINDOW
 
 ITEM = {"internetMessageId": "<nobody@acme.example>"}
 ROUTES: list[tuple[str, str, dict[str, Any]]] = [
@@ -181,10 +184,26 @@ def test_a_rotated_signing_key_is_refetched_but_not_on_every_unknown_kid(
     assert idp.jwks_requests == fetched + 1
 
 
+@pytest.fixture
+def now() -> list[datetime]:
+    """The app's clock, moved by the test."""
+    return [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+
+
+@pytest.fixture
+def clocked_client(
+    idp: EntraIdentityProvider, session_factory: sessionmaker[Session], now: list[datetime]
+) -> Iterator[TestClient]:
+    app = create_app(web_settings(idp), session_factory, clock=lambda: now[0])
+    with TestClient(app, base_url=PUBLIC_URL) as client:
+        yield client
+
+
 def test_api_tokens_are_stored_hashed_and_can_expire_or_be_revoked(
-    client: TestClient, session: Session
+    clocked_client: TestClient, now: list[datetime], session: Session
 ) -> None:
-    # GIVEN a user with an API token
+    # GIVEN a user with an API token, and the app on a clock the test moves
+    client = clocked_client
     user = make_user(session)
     issued = issue_token(session, user, name="script")
     session.commit()
@@ -198,12 +217,47 @@ def test_api_tokens_are_stored_hashed_and_can_expire_or_be_revoked(
     me = client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200
     assert me.json()["signedInWith"] == "api_token"
-    # WHEN revoked THEN it is refused
-    row.revoked_at = datetime.now(UTC)
+    # WHEN revoked THEN it is refused once the sign-in memory's short window has passed
+    row.revoked_at = now[0]
     session.commit()
+    now[0] += API_TOKEN_WINDOW
     assert client.get("/api/v1/me", headers=headers).status_code == 401
     # AND an expired token is refused too
-    old = issue_token(session, user, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    old = issue_token(session, user, expires_at=now[0] - timedelta(seconds=1))
     session.commit()
     expired = client.get("/api/v1/me", headers={"Authorization": f"Bearer {old.token}"})
     assert expired.status_code == 401
+
+
+def test_api_token_use_is_recorded_at_most_once_a_minute(
+    clocked_client: TestClient, now: list[datetime], session: Session
+) -> None:
+    # GIVEN a never-used API token and the app on a clock the test moves
+    start = now[0]
+    client = clocked_client
+    issued = issue_token(session, make_user(session))
+    session.commit()
+    headers = {"Authorization": f"Bearer {issued.token}"}
+
+    def last_used() -> datetime | None:
+        session.expire_all()
+        value = session.execute(
+            select(ApiToken.last_used_at).where(ApiToken.id == issued.token_id)
+        ).scalar_one()
+        session.commit()
+        return value
+
+    assert last_used() is None
+    # WHEN it is used (the hot lookup route and an ordinary one)
+    lookup = client.get("/api/v1/lookup", params={"address": "a@acme.example"}, headers=headers)
+    assert lookup.status_code == 200
+    # THEN its use is recorded
+    assert last_used() == start
+    # WHEN it is used again within the minute THEN nothing is written
+    now[0] = start + timedelta(seconds=59)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert last_used() == start
+    # WHEN a minute has passed THEN the next use is recorded
+    now[0] = start + timedelta(seconds=61)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert last_used() == start + timedelta(seconds=61)

@@ -59,16 +59,18 @@ def test_token_create_for_an_unknown_user_says_so(db_url: str, tmp_path: Path) -
     assert "no user nobody@ourco.example" in err
 
 
-def test_serve_answers_health_on_the_given_port(db_url: str, tmp_path: Path) -> None:
+def test_serve_answers_health_on_the_given_port_from_each_worker(
+    db_url: str, tmp_path: Path
+) -> None:
     # GIVEN a free loopback port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "MAILSYNC_CONFIG": "", "MAILSYNC_DATABASE_URL": db_url}
     mailsync = Path(sys.executable).parent / "mailsync"
-    # WHEN `mailsync serve --port P` runs
+    # WHEN `mailsync serve --port P --workers 2` runs
     server = subprocess.Popen(
-        [str(mailsync), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(mailsync), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -92,4 +94,6 @@ def test_serve_answers_health_on_the_given_port(db_url: str, tmp_path: Path) -> 
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells the truth
     log = server.stderr.read().decode() if server.stderr else ""
     assert code in (0, -15), log
-    assert "Finished server process" in log
+    # AND two worker processes served, and both finished
+    assert log.count("Started server process") == 2, log
+    assert log.count("Finished server process") == 2, log

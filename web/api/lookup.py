@@ -1,23 +1,48 @@
-"""GET /lookup: who the people on an item are in the CRM, and what the rules would link."""
+"""GET /lookup: who the people on an item are in the CRM, and what the rules would link.
+
+The task pane calls this for every item a salesperson opens, so it is the
+one hot route and is kept lean on purpose:
+
+- it is ``async``: the sign-in is usually answered from the authenticator's
+  memory on the event loop, and everything that blocks (a sign-in the memory
+  does not hold, the store read, the rules, the JSON) runs in ONE thread-pool
+  hop instead of one per dependency;
+- the store is read with one statement on an autocommit connection
+  (``crm_store.record_reach`` through ``web.hot_reads``): one round trip;
+- the answer is built as plain JSON-ready data and sent as it is. FastAPI
+  would otherwise validate it again against ``LookupResult``, which stays the
+  route's documented ``response_model``; a test checks every answer against it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from decimal import Decimal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi.responses import Response
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
 
+from crm_store.database import session_scope
 from crm_store.items import Address, MessageItem, TargetKind
 from mailsync.addresses import normalise_email
 from rules import CrmIndex, Linked
-from rules.free_mail import shipped_free_mail_domains
-from web.deps import CurrentUser, DbSession, Rules
+from web.auth.principal import Authentication
+from web.crm_slice import CrmSlice
+from web.deps import Credentials, State, schedule_sign_in_writes
 from web.errors import InvalidInput
+from web.rules_context import RulesContext
 from web.schemas.common import MAX_ADDRESSES
-from web.schemas.lookup import AddressMatch, LookupResult, SuggestedLink
+from web.schemas.lookup import LookupResult
+from web.state import WebState
 
 router = APIRouter(tags=["lookup"])
 
 LOOKUP_FOLDER = "lookup"
+
+JsonObject = dict[str, Any]
 
 
 @router.get(
@@ -25,10 +50,10 @@ LOOKUP_FOLDER = "lookup"
     response_model=LookupResult,
     summary="Contacts, accounts, open opportunities and suggested links for addresses",
 )
-def lookup(
-    session: DbSession,
-    user: CurrentUser,
-    rules: Rules,
+async def lookup(
+    state: State,
+    token: Credentials,
+    later: BackgroundTasks,
     address: Annotated[
         list[str],
         Query(
@@ -37,10 +62,37 @@ def lookup(
             description="An email address on the item (repeat for each; sender first).",
         ),
     ],
-) -> LookupResult:
+) -> Response:
     addresses = _normalised(address)
-    crm = rules.load_slice(session, addresses)
+    recent = state.authenticator.recent(token)
+    authentication, body = await run_in_threadpool(_answer, state, token, recent, addresses)
+    schedule_sign_in_writes(state, authentication, later)
+    return Response(content=body, media_type="application/json")
+
+
+def _answer(
+    state: WebState, token: str, recent: Authentication | None, addresses: list[str]
+) -> tuple[Authentication, bytes]:
+    """Sign in if the memory did not know the token, read, run the rules, encode: one hop."""
+    if recent is None:
+        with session_scope(state.sessions) as session:
+            recent = state.authenticator.sign_in(session, token)
+    rules = state.rules
+
+    def read(connection: Connection) -> CrmSlice:
+        return rules.load_slice(connection, addresses)
+
+    crm = state.hot_reads.run(read)
+    body = lookup_body(rules, crm, addresses, recent.principal.email)
+    return recent, json.dumps(body, separators=(",", ":"), default=_decimal).encode()
+
+
+def lookup_body(
+    rules: RulesContext, crm: CrmSlice, addresses: list[str], mailbox_owner: str
+) -> JsonObject:
+    """The ``LookupResult`` for these (normalised, sender-first) addresses, as JSON data."""
     index = crm.index
+    records = crm.records
     item = MessageItem(
         provider_item_id=LOOKUP_FOLDER,
         folder=LOOKUP_FOLDER,
@@ -50,75 +102,108 @@ def lookup(
         sender=Address(addresses[0]),
         to=tuple(Address(a) for a in addresses[1:]),
     )
-    result = rules.evaluate(session=None, crm=crm, item=item, mailbox_owner=user.email)
-    suggested: list[SuggestedLink] = []
+    result = rules.evaluate(session=None, crm=crm, item=item, mailbox_owner=mailbox_owner)
+    suggested: list[JsonObject] = []
     if isinstance(result, Linked):
         names = _names(index)
         suggested.extend(
-            SuggestedLink(
-                target_kind=link.target_kind,
-                target_id=link.target_id,
-                target_name=names.get((link.target_kind, link.target_id), ""),
-                reason=link.evidence,
-                certain=True,
-            )
+            _suggestion(link.target_kind, link.target_id, names, link.evidence, certain=True)
             for link in result.links
         )
         suggested.extend(
-            SuggestedLink(
-                target_kind=s.target_kind,
-                target_id=s.target_id,
-                target_name=names.get((s.target_kind, s.target_id), ""),
-                reason=s.reason,
-                certain=False,
-            )
+            _suggestion(s.target_kind, s.target_id, names, s.reason, certain=False)
             for s in result.suggestions
         )
-    free_mail = shipped_free_mail_domains()
-    matches: list[AddressMatch] = []
+    matches: list[JsonObject] = []
     for value in addresses:
         contact = crm.contact_for(value)
-        domain = value.rpartition("@")[2]
         if index.is_internal(value):
-            matches.append(
-                AddressMatch(address=value, contact_id=None, account_id=None, how="internal")
-            )
+            contact_id, account_id, how = None, None, "internal"
         elif contact is not None:
-            matches.append(
-                AddressMatch(
-                    address=value,
-                    contact_id=contact.id,
-                    account_id=contact.account_id,
-                    how="contact",
-                )
-            )
+            contact_id, account_id, how = contact.id, contact.account_id, "contact"
         else:
-            account = None if domain in free_mail else index.account_of_domain.get(domain)
-            matches.append(
-                AddressMatch(
-                    address=value,
-                    contact_id=None,
-                    account_id=account.id if account else None,
-                    how="domain" if account else "unknown",
-                )
-            )
-    preferred = [s.target_id for s in suggested if s.target_kind is TargetKind.OPPORTUNITY]
-    rank = {ident: n for n, ident in enumerate(preferred)}
+            domain = value.rpartition("@")[2]
+            account = None if domain in rules.free_mail else index.account_of_domain.get(domain)
+            contact_id = None
+            account_id = account.id if account else None
+            how = "domain" if account else "unknown"
+        matches.append(
+            {"address": value, "contactId": contact_id, "accountId": account_id, "how": how}
+        )
+    rank = {
+        s["targetId"]: n
+        for n, s in enumerate(
+            s for s in suggested if s["targetKind"] == TargetKind.OPPORTUNITY.value
+        )
+    }
     opportunities = sorted(
-        (o for o in crm.opportunities.values() if o.status == "open"),
+        (o for o in records.opportunities.values() if o.status == "open"),
         key=lambda o: (rank.get(o.id, len(rank)), o.code),
     )
-    contact_ids = dict.fromkeys(m.contact_id for m in matches if m.contact_id is not None)
+    contact_ids = dict.fromkeys(m["contactId"] for m in matches if m["contactId"] is not None)
     account_ids = dict.fromkeys(
-        [m.account_id for m in matches if m.account_id is not None] + sorted(crm.accounts)
+        [m["accountId"] for m in matches if m["accountId"] is not None] + sorted(records.accounts)
     )
-    return LookupResult(
-        addresses=matches,
-        contacts=[crm.contacts[i] for i in contact_ids if i in crm.contacts],
-        accounts=[crm.accounts[i] for i in account_ids if i in crm.accounts],
-        opportunities=opportunities,
-        suggested_links=suggested,
-    )
+    contacts = [records.contacts[i] for i in contact_ids if i in records.contacts]
+    accounts = [records.accounts[i] for i in account_ids if i in records.accounts]
+    return {
+        "addresses": matches,
+        "contacts": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "firstName": c.first_name,
+                "lastName": c.last_name,
+                "title": c.title,
+                "emails": c.emails,
+                "accountId": c.account_id,
+            }
+            for c in contacts
+        ],
+        "accounts": [
+            {"id": a.id, "name": a.name, "domains": a.domains, "ownerEmail": a.owner_email}
+            for a in accounts
+        ],
+        "opportunities": [
+            {
+                "id": o.id,
+                "code": o.code,
+                "name": o.name,
+                "accountId": o.account_id,
+                "stage": o.stage,
+                "status": o.status,
+                "amount": o.amount,
+                "currency": o.currency,
+                "ownerEmail": o.owner_email,
+            }
+            for o in opportunities
+        ],
+        "suggestedLinks": suggested,
+    }
+
+
+def _suggestion(
+    kind: TargetKind,
+    ident: int,
+    names: dict[tuple[TargetKind, int], str],
+    reason: str,
+    *,
+    certain: bool,
+) -> JsonObject:
+    return {
+        "targetKind": kind.value,
+        "targetId": ident,
+        "targetName": names.get((kind, ident), ""),
+        "reason": reason,
+        "certain": certain,
+    }
+
+
+def _decimal(value: object) -> str:
+    """Amounts travel as strings, as pydantic writes ``Decimal`` (no float rounding)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _normalised(values: list[str]) -> list[str]:

@@ -58,5 +58,6 @@ def create_contact(
         settings=rules.settings,
         index_for=lambda s, addresses, codes: rules.load_slice(s, addresses, codes).index,
         now=datetime.now(UTC),
+        ruleset=rules.ruleset,
     )
     return created

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_store.models import ApiToken, User
@@ -54,16 +54,37 @@ def issue_token(
     return IssuedToken(token, row.id, row.prefix)
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """A live token's user, which token it was (to record its use) and when it expires."""
+
+    user: User
+    token_id: int
+    expires_at: datetime | None
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> TokenOwner | None:
     """The token's user if the token exists, is not revoked and has not expired (one query)."""
     row = session.execute(
-        select(User, ApiToken.revoked_at, ApiToken.expires_at)
+        select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_sha256 == hash_token(token))
     ).one_or_none()
     if row is None:
         return None
-    user, revoked_at, expires_at = row
+    user, token_id, revoked_at, expires_at = row
     if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
-    return user
+    return TokenOwner(user, int(token_id), expires_at)
+
+
+def record_token_use(session: Session, token_id: int, at: datetime, every: timedelta) -> None:
+    """Set ``last_used_at`` unless it was set less than ``every`` ago (by any process)."""
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= at - every),
+        )
+        .values(last_used_at=at)
+    )

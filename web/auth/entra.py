@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,11 +31,12 @@ MAX_TOKEN_LENGTH = 16_384
 
 @dataclass(frozen=True, slots=True)
 class EntraIdentity:
-    """The claims we map to a user: the object id and the sign-in name."""
+    """The claims we map to a user (object id, sign-in name) and when the token expires."""
 
     object_id: str | None
     username: str | None
     tenant_id: str | None
+    expires_at: datetime | None = None
 
 
 class JwksCache:
@@ -140,7 +142,14 @@ class EntraTokenValidator:
                 claims.get("preferred_username") or claims.get("upn") or claims.get("email")
             ),
             tenant_id=_text(claims.get("tid")),
+            expires_at=_instant(claims.get("exp")),
         )
+
+
+def _instant(value: object) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
 
 
 def _text(value: object) -> str | None:
