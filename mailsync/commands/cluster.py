@@ -6,7 +6,8 @@ import logging
 from datetime import datetime
 
 import click
-from sqlalchemy.orm import Session
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.database import session_scope
 from mailsync.cluster.figures import freshness, queue_figures
@@ -18,6 +19,8 @@ from mailsync.commands.store_checks import require_current_schema
 from mailsync.config import Settings
 from mailsync.mailboxes import register_mailboxes
 from mailsync.retro_linking import maintenance_for
+
+REGISTRATION_LOCK = 0x6D61_696C_7379_6E63  # "mailsync": the advisory lock of mailbox registration
 
 
 def _require_cluster(app: AppContext, command: str) -> None:
@@ -56,14 +59,24 @@ def cluster_summary(session: Session, settings: Settings, now: datetime) -> list
     return lines
 
 
+def register_node_mailboxes(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Every node registers the configured mailboxes as it starts, one node at a time.
+
+    Nodes started together would each insert the same new rows, and all but one
+    would fail on the unique address; under the lock the later ones find the rows.
+    """
+    with session_scope(sessions, write=True) as session:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRATION_LOCK})
+        register_mailboxes(session, settings.mailboxes)
+
+
 def run_cluster_node(app: AppContext) -> None:
     """A ticker (and the web service, when enabled) until SIGTERM or Ctrl-C."""
     from web.server import BackgroundWeb  # web is optional for a worker-only machine
 
     require_current_schema(app)
     sessions = app.session_factory()
-    with session_scope(sessions, write=True) as session:
-        register_mailboxes(session, app.settings.mailboxes)
+    register_node_mailboxes(sessions, app.settings)
     queue = client_app(app.settings.database_url)
     ticker = ClusterTicker(
         app.settings, sessions, queue, maintenance=maintenance_for(app.settings, sessions)
