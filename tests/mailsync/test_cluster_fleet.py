@@ -39,7 +39,7 @@ MAILBOXES = 40
 MESSAGES = 20  # per mailbox: enough for syncs of several pages, small enough to start fast
 INTERVAL = 5
 SLACK = 8  # tick + heartbeat timeout + recovery tick + one sync, with room for a busy CI box
-WATCH_SECONDS = INTERVAL + 2  # every mailbox comes due at least once while watched
+WATCH_SECONDS = INTERVAL + 1  # every mailbox comes due at least once while watched
 
 
 @pytest.mark.postgres
@@ -108,12 +108,25 @@ def test_two_tickers_three_workers_one_killed(tmp_path: Path, cluster_db: Migrat
                 worst = max(worst, staleness_seconds(engine))
                 time.sleep(0.5)
             last_change = datetime.now(UTC)
-            time.sleep(0.1)
-            # THEN the store catches up with the last change and equals the ground truth
+
+            def all_synced_after(moment: datetime) -> bool:
+                return all(s is not None and s > moment for s in last_syncs(engine).values())
+
+            # THEN the store catches up with the last change and equals the ground truth.
+            # A sync is stamped when it ends, so one ending after the last change may have
+            # begun reading before it; the sync after that one began after it (a mailbox
+            # never has two at once), so wait for two.
             wait_for(
-                lambda: all(s is not None and s > last_change for s in last_syncs(engine).values()),
+                lambda: all_synced_after(last_change),
                 INTERVAL + SLACK + 10,
                 "every mailbox has synced after the last change",
+                fleet,
+            )
+            first_after = datetime.now(UTC)
+            wait_for(
+                lambda: all_synced_after(first_after),
+                INTERVAL + SLACK + 10,
+                "every mailbox has begun and ended a sync after the last change",
                 fleet,
             )
             # AND no process but the killed worker died (they stop now, while the checks run)
