@@ -1,12 +1,24 @@
-"""Who may see which stored correspondence: the one predicate every page and export applies.
+"""THE access policy: who may see or change which stored correspondence, in one place.
 
-Managers review their team's correspondence, salespeople their own, admins
-everything; nobody ever sees an item marked private (the sync path does not
-store them, but an add-in upload or an older store might hold one, so the
-read side filters them again). "Their own" means two things, as in the add-in
-API: the item sits in a mailbox they own, or it is linked to a record they
-own (their account, a contact at their account, their opportunity). A
-manager's reach is themselves plus their direct reports.
+Both the manager pages (and their exports) and the add-in API ask here; no
+other module decides who may see an item.
+
+Reach: an admin reaches everyone; a manager themselves and their direct
+reports; a salesperson themselves. An item is *in reach* when it sits in a
+mailbox owned by someone in reach, or is linked to a record someone in reach
+owns (their account, a contact at their account, their opportunity).
+
+- pages and exports (``visible_items``: timelines, dashboard, search, the
+  suggestion queue, CSV and iCalendar): items in reach (admin: all);
+  private items never, for anyone;
+- the add-in API (``may_work_on_item``: an item's links, link, unlink,
+  track): items in reach (admin: all); a private item only in the caller's
+  own mailbox.
+
+Private items are never stored by the sync path, but an add-in upload or an
+older store might hold one, so the read side filters them again; the pages
+never show them. In the add-in the owner is looking at that item in their own
+Outlook already, so the API lets them (and only them) work on it.
 
 Everything here builds SQL expressions, never loads rows: callers put the
 predicate into their own statements, so visibility costs a few indexed
@@ -25,8 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
-from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from crm_store.items import ItemKind, Sensitivity, TargetKind
 from crm_store.models import (
@@ -174,11 +186,27 @@ def in_reach_mailbox(kind: ItemKind, viewer: Viewer) -> ColumnElement[bool]:
     return item_id.in_(copies)
 
 
+@lru_cache(maxsize=2 * CACHED_VIEWERS)
+def item_in_reach(kind: ItemKind, viewer: Viewer) -> ColumnElement[bool]:
+    """The reach rule, as a predicate on ``Message`` (or ``Meeting``) rows; privacy aside."""
+    if viewer.sees_everything:
+        return true()
+    item_id, _ = _item_columns(kind)
+    owned_link = aliased(Link)
+    linked_to_owned = item_id.in_(
+        select(owned_link.item_id).where(
+            owned_link.item_kind == kind.value,
+            target_in_reach(owned_link.target_kind, owned_link.target_id, viewer),
+        )
+    )
+    return or_(in_reach_mailbox(kind, viewer), linked_to_owned)
+
+
 @lru_cache(maxsize=4 * CACHED_VIEWERS)
 def visible_items(
     kind: ItemKind, viewer: Viewer, *, linked_only: bool = True
 ) -> ColumnElement[bool]:
-    """THE visibility rule, as a predicate on ``Message`` (or ``Meeting``) rows.
+    """What pages and exports show, as a predicate on ``Message`` (or ``Meeting``) rows.
 
     ``linked_only`` keeps the manager pages to CRM correspondence: an item
     the rules stored only as metadata for retroactive matching has no place
@@ -193,12 +221,29 @@ def visible_items(
             item_id.in_(select(any_link.item_id).where(any_link.item_kind == kind.value))
         )
     if not viewer.sees_everything:
-        owned_link = aliased(Link)
-        linked_to_owned = item_id.in_(
-            select(owned_link.item_id).where(
-                owned_link.item_kind == kind.value,
-                target_in_reach(owned_link.target_kind, owned_link.target_id, viewer),
-            )
-        )
-        conditions.append(or_(in_reach_mailbox(kind, viewer), linked_to_owned))
+        conditions.append(item_in_reach(kind, viewer))
     return and_(*conditions)
+
+
+@lru_cache(maxsize=2 * CACHED_VIEWERS)
+def _workable_items(kind: ItemKind, viewer: Viewer) -> ColumnElement[bool]:
+    _, sensitivity = _item_columns(kind)
+    if viewer.user_id is None:
+        own_private: ColumnElement[bool] = false()
+    else:
+        own_private = in_reach_mailbox(kind, Viewer(viewer.user_id, viewer.email, "salesperson"))
+    return and_(
+        item_in_reach(kind, viewer),
+        or_(sensitivity != Sensitivity.PRIVATE.value, own_private),
+    )
+
+
+def may_work_on_item(session: Session, viewer: Viewer, kind: ItemKind, item_id: int) -> bool:
+    """Whether the add-in API lets ``viewer`` read or change this stored item's links."""
+    column, _ = _item_columns(kind)
+    return (
+        session.execute(
+            select(column).where(column == item_id, _workable_items(kind, viewer)).limit(1)
+        ).first()
+        is not None
+    )

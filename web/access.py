@@ -1,30 +1,18 @@
-"""Who may read or change the links of a stored item.
+"""The add-in API's item checks: the access policy applied to a signed-in user.
 
-A salesperson works on the items in their own mailbox, and on any item linked
-to a record they own (their account, contact at their account, their deal).
-A manager also sees the mailboxes of the people who report to them; an admin
-sees everything. The check runs in a handful of indexed queries per request.
+Who may see or change what is decided in one place, ``crm_store.visibility``
+(the same policy the manager pages apply); this module only turns its answer
+into the API's 403.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from crm_store.items import ItemKind, TargetKind
-from crm_store.models import (
-    Account,
-    Contact,
-    Link,
-    Mailbox,
-    Meeting,
-    MeetingAttendee,
-    MeetingCopy,
-    MessageCopy,
-    MessageParticipant,
-    Opportunity,
-    User,
-)
+from crm_store.items import ItemKind
+from crm_store.models import Meeting, MeetingAttendee, MessageParticipant
+from crm_store.visibility import may_work_on_item
 from web.auth.principal import Principal
 from web.errors import Forbidden
 from web.item_store import ItemRef
@@ -38,60 +26,7 @@ def require_item_access(session: Session, principal: Principal, item: ItemRef) -
 
 
 def can_access_item(session: Session, principal: Principal, item: ItemRef) -> bool:
-    if principal.is_admin:
-        return True
-    return _in_visible_mailbox(session, principal, item) or _linked_to_owned_record(
-        session, principal, item
-    )
-
-
-def _in_visible_mailbox(session: Session, principal: Principal, item: ItemRef) -> bool:
-    if item.kind is ItemKind.MESSAGE:
-        copy_mailbox, copy_item = MessageCopy.mailbox_id, MessageCopy.message_id
-    else:
-        copy_mailbox, copy_item = MeetingCopy.mailbox_id, MeetingCopy.meeting_id
-    owner = aliased(User)
-    mine = or_(Mailbox.owner_id == principal.user_id, Mailbox.address == principal.email.lower())
-    visible = mine
-    if principal.is_manager:
-        visible = or_(mine, owner.manager_id == principal.user_id)
-    statement = (
-        select(copy_mailbox)
-        .join(Mailbox, Mailbox.id == copy_mailbox)
-        .outerjoin(owner, owner.id == Mailbox.owner_id)
-        .where(copy_item == item.id, visible)
-        .limit(1)
-    )
-    return session.execute(statement).first() is not None
-
-
-def _linked_to_owned_record(session: Session, principal: Principal, item: ItemRef) -> bool:
-    uid = principal.user_id
-    contact_account = aliased(Account)
-    owned = or_(
-        and_(
-            Link.target_kind == TargetKind.ACCOUNT.value,
-            exists().where(Account.id == Link.target_id, Account.owner_id == uid),
-        ),
-        and_(
-            Link.target_kind == TargetKind.OPPORTUNITY.value,
-            exists().where(Opportunity.id == Link.target_id, Opportunity.owner_id == uid),
-        ),
-        and_(
-            Link.target_kind == TargetKind.CONTACT.value,
-            exists().where(
-                Contact.id == Link.target_id,
-                contact_account.id == Contact.account_id,
-                contact_account.owner_id == uid,
-            ),
-        ),
-    )
-    statement = (
-        select(Link.id)
-        .where(Link.item_kind == item.kind.value, Link.item_id == item.id, owned)
-        .limit(1)
-    )
-    return session.execute(statement).first() is not None
+    return may_work_on_item(session, principal.viewer, item.kind, item.id)
 
 
 def is_participant(session: Session, item: ItemRef, address: str) -> bool:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.database import session_scope
 from crm_store.models import User
+from crm_store.visibility import Viewer
 from web.auth.api_tokens import (
     hash_token,
     looks_like_api_token,
@@ -67,6 +68,11 @@ class Principal:
     @property
     def is_manager(self) -> bool:
         return self.role == "manager"
+
+    @property
+    def viewer(self) -> Viewer:
+        """This user as the access policy (``crm_store.visibility``) knows them."""
+        return Viewer(self.user_id, self.email, self.role)
 
 
 @dataclass(frozen=True, slots=True)
