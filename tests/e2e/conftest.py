@@ -60,8 +60,11 @@ INTERNAL_DOMAIN = "ourco.example"
 # --------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per module: Playwright's sync API keeps an event loop running
+    in the main thread while it is open, which would break later tests that call
+    ``asyncio.run`` if it lived for the whole session."""
     if not CHROMIUM.exists():
         message = (
             f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) "

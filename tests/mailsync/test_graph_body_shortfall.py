@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from crm_store.database import session_scope
 from crm_store.migrate import upgrade
-from crm_store.models import Link, Message, MessageCopy, SyncCursor
+from crm_store.models import Link, Message, MessageCopy, Opportunity, SyncCursor
 from mailsync.commands.demo import import_crm
 from mailsync.outcome import OutcomeKind
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
@@ -41,14 +41,16 @@ def _rig_with_crm(directory: Path, sandbox: SandboxHandle, engine: Engine, url: 
     return rig
 
 
-def _opportunity_links(engine: Engine) -> set[tuple[str, int]]:
+def _opportunity_links(engine: Engine) -> set[tuple[str, str]]:
+    """(message key, opportunity code): natural keys, since two stores' row ids differ."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Message.message_key, Link.target_id)
+            select(Message.message_key, Opportunity.code)
             .join(Link, (Link.item_kind == "message") & (Link.item_id == Message.id))
+            .join(Opportunity, Opportunity.id == Link.target_id)
             .where(Link.target_kind == "opportunity")
         )
-        return {(str(key), int(target)) for key, target in rows}
+        return {(str(key), str(code)) for key, code in rows}
 
 
 def _pending(engine: Engine) -> int:
