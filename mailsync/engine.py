@@ -7,6 +7,11 @@ cursor — to ``crm_store.sync_writes.apply_page`` inside ONE transaction
 (invariant 1: kill the process at any instant and the next run resumes from a
 cursor that matches what is stored).
 
+A body is never worth a page: bodies the server would not give yet (an inner
+``$batch`` 429 or 5xx) are marked pending in the page's write, the page
+commits, and only then does the run end as throttled or temporary. After its
+folders, a run fetches the mailbox's pending bodies and links on them.
+
 Every failure kind a driver raises is handled in one place (``sync_mailbox``)
 and becomes a ``SyncOutcome`` recorded on the mailbox row. An expired cursor
 is the one failure handled per folder: the folder is reset and resynced at
