@@ -12,11 +12,9 @@ engine commits the page in hand, then every job returns and the process exits.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -28,6 +26,7 @@ from crm_store.models import Mailbox
 from mailsync.engine import SyncEngine
 from mailsync.outcome import OutcomeKind, SyncOutcome
 from mailsync.providers.base import MailboxProvider
+from mailsync.until_signal import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +152,9 @@ class SyncDaemon:
 
     def run_forever(self) -> None:
         """Start, wait for SIGTERM/SIGINT in the main thread, then stop gracefully."""
-
-        def request_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing the current pages, then exiting", signum)
-            self.stop_event.set()
-
-        previous = {
-            sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            self.start()
-            self.stop_event.wait()
-        finally:
-            self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        run_until_signalled(
+            self.start,
+            self.stop,
+            self.stop_event,
+            stopping="finishing the current pages, then exiting",
+        )

@@ -18,12 +18,10 @@ one job and one ``AlreadyEnqueued``. Its duties, each on its own interval:
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,6 +38,7 @@ from mailsync.cluster.queue import (
     request_sync,
 )
 from mailsync.config import Settings
+from mailsync.until_signal import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -178,17 +177,9 @@ class ClusterTicker:
             self._scheduler.shutdown(wait=True)
 
     def run_forever(self) -> None:
-        def request_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: the ticker stops (queued jobs stay queued)", signum)
-            self.stop_event.set()
-
-        previous = {
-            sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            self.start()
-            self.stop_event.wait()
-        finally:
-            self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        run_until_signalled(
+            self.start,
+            self.stop,
+            self.stop_event,
+            stopping="the ticker stops (queued jobs stay queued)",
+        )
