@@ -50,17 +50,29 @@ ProviderFactory = Callable[[str], MailboxProvider]
 
 
 def token_source_for(settings: Settings, tenant: TenantSettings) -> TokenSource:
-    cache = PersistentTokenCache.from_env(tenant.token_cache_path, tenant.token_cache_key_env)
-    authority = authority_url(str(tenant.authority_host), tenant.tenant_id)
     scope = graph_scope(str(tenant.graph_url))
     if tenant.auth == "device_code":
         return DeviceCodeTokenSource(
             client_id=tenant.client_id,
-            authority=authority,
+            authority=authority_url(str(tenant.authority_host), tenant.tenant_id),
             scope=scope,
-            cache=cache,
+            cache=PersistentTokenCache.from_env(
+                tenant.token_cache_path, tenant.token_cache_key_env
+            ),
             ca_bundle=tenant.ca_bundle,
         )
+    return _app_only_token_source(settings, tenant, scope)
+
+
+def _app_only_token_source(
+    settings: Settings, tenant: TenantSettings, scope: str
+) -> AppOnlyTokenSource:
+    """The [tenant] app's own credential (certificate, else client secret) for one API's scope.
+
+    Graph and EWS use the same app registration and differ only in the scope asked for.
+    """
+    cache = PersistentTokenCache.from_env(tenant.token_cache_path, tenant.token_cache_key_env)
+    authority = authority_url(str(tenant.authority_host), tenant.tenant_id)
     if tenant.certificate_path is not None:
         passphrase = (
             settings.read_secret("tenant.certificate_password_env")
@@ -214,27 +226,7 @@ def ews_factory(settings: Settings) -> EwsFactory:
 
 def ews_token_source(settings: Settings, tenant: TenantSettings) -> TokenSource:
     """The [tenant] app's msal token source, asking for Exchange's scope instead of Graph's."""
-    cache = PersistentTokenCache.from_env(tenant.token_cache_path, tenant.token_cache_key_env)
-    authority = authority_url(str(tenant.authority_host), tenant.tenant_id)
-    if tenant.certificate_path is not None:
-        passphrase = (
-            settings.read_secret("tenant.certificate_password_env")
-            if tenant.certificate_password_env
-            else None
-        )
-        credential: str | dict[str, object] = certificate_credential(
-            tenant.certificate_path, tenant.certificate_thumbprint, passphrase
-        )
-    else:
-        credential = settings.read_secret("tenant.client_secret_env")
-    return AppOnlyTokenSource(
-        client_id=tenant.client_id,
-        authority=authority,
-        credential=credential,
-        scope=EWS_SCOPE,
-        cache=cache,
-        ca_bundle=tenant.ca_bundle,
-    )
+    return _app_only_token_source(settings, tenant, EWS_SCOPE)
 
 
 def registry_for(settings: Settings, budget: RequestBudget | None = None) -> ProviderRegistry:
