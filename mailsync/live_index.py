@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -152,23 +154,20 @@ def _copy_into(target: CrmIndex, source: CrmIndex) -> None:
 
 def _patch(index: CrmIndex, changed: ChangedRecords, records: CrmRecords) -> None:
     # Accounts before contacts and opportunities, as in a build.
-    present_accounts = {a.id for a in records.accounts}
-    for account in records.accounts:
-        index.upsert_account(
-            AccountRecord(account.id, account.name, account.domains, account.owner_email)
-        )
-    for gone in changed.account_ids - present_accounts:
-        index.remove_account(gone)
-    present_contacts = {c.id for c in records.contacts}
-    for contact in records.contacts:
-        index.upsert_contact(
-            ContactRecord(contact.id, contact.name, contact.emails, contact.account_id)
-        )
-    for gone in changed.contact_ids - present_contacts:
-        index.remove_contact(gone)
-    present_opportunities = {o.id for o in records.opportunities}
-    for o in records.opportunities:
-        index.upsert_opportunity(
+    _upsert_or_remove(
+        (AccountRecord(a.id, a.name, a.domains, a.owner_email) for a in records.accounts),
+        changed.account_ids,
+        index.upsert_account,
+        index.remove_account,
+    )
+    _upsert_or_remove(
+        (ContactRecord(c.id, c.name, c.emails, c.account_id) for c in records.contacts),
+        changed.contact_ids,
+        index.upsert_contact,
+        index.remove_contact,
+    )
+    _upsert_or_remove(
+        (
             OpportunityRecord(
                 o.id,
                 o.code,
@@ -178,8 +177,38 @@ def _patch(index: CrmIndex, changed: ChangedRecords, records: CrmRecords) -> Non
                 o.stage,
                 o.owner_email,
             )
-        )
-    for gone in changed.opportunity_ids - present_opportunities:
-        index.remove_opportunity(gone)
+            for o in records.opportunities
+        ),
+        changed.opportunity_ids,
+        index.upsert_opportunity,
+        index.remove_opportunity,
+    )
     if changed.users_changed:
         index.user_emails = {e.strip().lower() for e in records.user_emails}
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Record = TypeVar("_Record", bound=_Identified)
+
+
+def _upsert_or_remove(
+    records: Iterable[_Record],
+    changed_ids: AbstractSet[int],
+    upsert: Callable[[_Record], None],
+    remove: Callable[[int], None],
+) -> None:
+    """Upsert the changed records still in the store; remove the changed ids that are gone.
+
+    A change-log id whose record was read back is an edit, one that was not is a delete:
+    every record kind patches the same way.
+    """
+    present: set[int] = set()
+    for record in records:
+        upsert(record)
+        present.add(record.id)
+    for gone in changed_ids - present:
+        remove(gone)
