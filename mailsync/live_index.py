@@ -184,7 +184,7 @@ def _patch(index: CrmIndex, changed: ChangedRecords, records: CrmRecords) -> Non
         index.remove_opportunity,
     )
     if changed.users_changed:
-        index.user_emails = {e.strip().lower() for e in records.user_emails}
+        index.replace_user_emails(records.user_emails)
 
 
 class _Identified(Protocol):

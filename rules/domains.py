@@ -19,6 +19,8 @@ from rules.roles import Role
 from rules.trace import StepReport, Trace
 
 ORIGIN = "domain"
+# Deferred evidence: the account's record and name are read only when the link is written.
+_TO_ACCOUNT = "domain: {0}={1} → account {2.name} (domain {3})"
 
 
 _NO_OWNER = AccountSlot(-1)
@@ -71,11 +73,7 @@ def match_domains(
         links.put(
             key,
             make_link(
-                ACCOUNT,
-                account.id,
-                RULE,
-                ORIGIN,
-                f"domain: {role}={address} → account {account.name} (domain {matched})",
+                ACCOUNT, account.id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, account, matched)
             ),
             account,
         )

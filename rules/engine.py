@@ -29,8 +29,9 @@ from rules.free_mail import shipped_free_mail_domains
 from rules.index import CrmIndex
 from rules.inference import infer_opportunities
 from rules.linkset import LinkSet
+from rules.make_link import make_linked
 from rules.participants import match_participants
-from rules.results import Excluded, ExclusionReason, Linked, LinkResult, Suggestion
+from rules.results import Excluded, ExclusionReason, LinkResult, Suggestion
 from rules.roles import effective_direction, participant_roles
 from rules.settings import RulesSettings
 from rules.suppressions import TargetRef
@@ -149,12 +150,12 @@ class RulesEngine:
             fired = tuple(outcome.fired)
         infer_opportunities(index, mailbox, links, suggestions, trace)
         linked = links.as_tuple()
-        return Linked(
-            links=linked,
-            suggestions=_open_suggestions(suggestions, links),
-            store_body=bool(linked) and not store_without_body,
-            add_categories=categories,
-            fired_rules=fired,
+        return make_linked(
+            linked,
+            _open_suggestions(suggestions, links),
+            bool(linked) and not store_without_body,
+            categories,
+            fired,
         )
 
 

@@ -103,8 +103,10 @@ class Exclusions:
     def _internal(self, roles: list[Role], index: CrmIndex) -> Excluded | None:
         if not self._internal_only or not roles:
             return None
+        # CrmIndex.is_internal, inlined: it runs for every participant of every item.
+        users, domains = index.user_emails, index.internal_domains
         for _role, address in roles:
-            if not index.is_internal(address):
+            if address not in users and address.rpartition("@")[2] not in domains:
                 return None
         return Excluded(
             ExclusionReason.INTERNAL_ONLY, f"all {len(roles)} participants are our own users"

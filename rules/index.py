@@ -78,15 +78,26 @@ class AccountSlot:
     A slot exists for every account id any contact or opportunity names (the
     record may be missing, as in the store between two writes) and is updated
     in place, so hits pointing at it never go stale.
+
+    ``sole_open_owner`` is the owner every open deal here shares (None when
+    they have several owners, one has none, or there are none): inference
+    then turns away another rep's account without visiting its deals.
     """
 
-    __slots__ = ("id", "key", "open_opportunities", "record")
+    __slots__ = ("id", "key", "open_opportunities", "record", "sole_open_owner")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
         self.key: tuple[TargetKind, int] = (TargetKind.ACCOUNT, account_id)
         self.record: AccountRecord | None = None
         self.open_opportunities: tuple[OpportunityRecord, ...] = ()
+        self.sole_open_owner: str | None = None
+
+    def set_open_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
+        """Kept in code order, the order inference offers several as suggestions in."""
+        self.open_opportunities = tuple(sorted(opportunities, key=_by_code))
+        owners = {o.owner_email for o in self.open_opportunities}
+        self.sole_open_owner = owners.pop() if len(owners) == 1 else None
 
     @property
     def name(self) -> str:
@@ -106,6 +117,26 @@ class ContactHit:
         self.record = record
         self.key: tuple[TargetKind, int] = (TargetKind.CONTACT, record.id)
         self.account = account
+
+
+class OpportunityHit:
+    """What one tracking code resolves to: the record, its target key and account slot.
+
+    The code matcher links the deal and its account from one probe, instead of
+    three (code → id, id → record, account id → slot), each a likely cache miss
+    in a large CRM. Rebuilt whenever the opportunity is upserted.
+    """
+
+    __slots__ = ("account", "key", "record")
+
+    def __init__(self, record: OpportunityRecord, account: AccountSlot) -> None:
+        self.record = record
+        self.key: tuple[TargetKind, int] = (TargetKind.OPPORTUNITY, record.id)
+        self.account = account
+
+
+def _by_code(opportunity: OpportunityRecord) -> str:
+    return opportunity.code
 
 
 def _addr(value: str) -> str:
@@ -137,12 +168,18 @@ class CrmIndex:
     accounts_by_domain: dict[str, set[int]] = field(default_factory=dict)
     # The matcher's view of accounts_by_domain: the one owner, or None when shared.
     account_of_domain: dict[str, AccountSlot | None] = field(default_factory=dict)
-    opportunity_by_code: dict[str, int] = field(default_factory=dict)
+    opportunity_by_code: dict[str, OpportunityHit] = field(default_factory=dict)
     open_opportunities_by_account: dict[int, dict[int, OpportunityRecord]] = field(
         default_factory=dict
     )
     internal_domains: set[str] = field(default_factory=set)
+    # Change through add_/remove_/replace_user_emails: users_not_contacts follows it.
     user_emails: set[str] = field(default_factory=set)
+    # Our users' addresses that belong to no contact. Every message has its mailbox
+    # owner among its participants; the participant matcher passes these over
+    # without probing contact_by_email, which with a million contacts is a cache
+    # miss or two per probe.
+    users_not_contacts: set[str] = field(default_factory=set, repr=False)
     account_slots: dict[int, AccountSlot] = field(default_factory=dict, repr=False)
     # Keys claimed by more than one record, with every claimant, oldest first. The
     # store keeps emails, codes and names unique, but updates can reach the index
@@ -190,6 +227,7 @@ class CrmIndex:
             current = self.contact_by_email.get(email)
             _claim(self._email_claims, email, current.record.id if current else None, contact.id)
             self.contact_by_email[email] = hit
+            self._refresh_user(email)
 
     def _hit(self, contact: ContactRecord) -> ContactHit:
         account_id = contact.account_id
@@ -200,7 +238,7 @@ class CrmIndex:
         if slot is None:
             slot = self.account_slots[account_id] = AccountSlot(account_id)
             slot.record = self.accounts.get(account_id)
-            slot.open_opportunities = tuple(
+            slot.set_open_opportunities(
                 self.open_opportunities_by_account.get(account_id, {}).values()
             )
         return slot
@@ -234,6 +272,7 @@ class CrmIndex:
             if current is not None and current.record.id == contact.id:
                 if heir is None:
                     del self.contact_by_email[email]
+                    self._refresh_user(email)
                 else:
                     self.contact_by_email[email] = self._hit(self.contacts[heir])
 
@@ -307,13 +346,14 @@ class CrmIndex:
             self._unmap_opportunity(old)
         self.opportunities[opportunity.id] = opportunity
         code = opportunity.code
-        _claim(self._code_claims, code, self.opportunity_by_code.get(code), opportunity.id)
-        self.opportunity_by_code[code] = opportunity.id
-        slot = self._slot(opportunity.account_id)  # the code matcher reaches the account here
+        current = self.opportunity_by_code.get(code)
+        _claim(self._code_claims, code, current.record.id if current else None, opportunity.id)
+        slot = self._slot(opportunity.account_id)
+        self.opportunity_by_code[code] = OpportunityHit(opportunity, slot)
         if opportunity.is_open:
             by_id = self.open_opportunities_by_account.setdefault(opportunity.account_id, {})
             by_id[opportunity.id] = opportunity
-            slot.open_opportunities = tuple(by_id.values())
+            slot.set_open_opportunities(by_id.values())
 
     def remove_opportunity(self, opportunity_id: int) -> None:
         old = self.opportunities.pop(opportunity_id, None)
@@ -322,25 +362,44 @@ class CrmIndex:
 
     def _unmap_opportunity(self, opportunity: OpportunityRecord) -> None:
         heir = _release(self._code_claims, opportunity.code, opportunity.id)
-        if self.opportunity_by_code.get(opportunity.code) == opportunity.id:
+        current = self.opportunity_by_code.get(opportunity.code)
+        if current is not None and current.record.id == opportunity.id:
             if heir is None:
                 del self.opportunity_by_code[opportunity.code]
             else:
-                self.opportunity_by_code[opportunity.code] = heir
+                found = self.opportunities[heir]
+                self.opportunity_by_code[opportunity.code] = OpportunityHit(
+                    found, self._slot(found.account_id)
+                )
         open_ones = self.open_opportunities_by_account.get(opportunity.account_id)
         if open_ones is not None:
             open_ones.pop(opportunity.id, None)
             if not open_ones:
                 del self.open_opportunities_by_account[opportunity.account_id]
-            self._slot(opportunity.account_id).open_opportunities = tuple(open_ones.values())
+            self._slot(opportunity.account_id).set_open_opportunities(open_ones.values())
 
     # ------------------------------------------------------------------ our own company
 
     def add_user_email(self, email: str) -> None:
-        self.user_emails.add(_addr(email))
+        address = _addr(email)
+        self.user_emails.add(address)
+        self._refresh_user(address)
 
     def remove_user_email(self, email: str) -> None:
-        self.user_emails.discard(_addr(email))
+        address = _addr(email)
+        self.user_emails.discard(address)
+        self._refresh_user(address)
+
+    def replace_user_emails(self, emails: Iterable[str]) -> None:
+        """Our users are now exactly ``emails`` (the live index's users-changed patch)."""
+        self.user_emails = {_addr(e) for e in emails if e.strip()}
+        self.users_not_contacts = {e for e in self.user_emails if e not in self.contact_by_email}
+
+    def _refresh_user(self, address: str) -> None:
+        if address in self.user_emails and address not in self.contact_by_email:
+            self.users_not_contacts.add(address)
+        else:
+            self.users_not_contacts.discard(address)
 
     def add_internal_domain(self, domain: str) -> None:
         self.internal_domains.add(_domain(domain))
@@ -356,8 +415,8 @@ class CrmIndex:
         return None if hit is None else hit.record
 
     def opportunity_for_code(self, code: str) -> OpportunityRecord | None:
-        opportunity_id = self.opportunity_by_code.get(code.upper())
-        return None if opportunity_id is None else self.opportunities[opportunity_id]
+        hit = self.opportunity_by_code.get(code.upper())
+        return None if hit is None else hit.record
 
     def account_for_name(self, name: str) -> AccountRecord | None:
         account_id = self.account_by_name.get(name.casefold())

@@ -9,16 +9,23 @@ linked (by code, thread or a custom rule; open, won or lost) needs no inference.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection
 
+from crm_store.items import render_evidence
 from rules.index import CrmIndex, OpportunityRecord
 from rules.kinds import INFERRED, OPPORTUNITY
 from rules.linkset import LinkSet
-from rules.make_link import make_link
+from rules.make_link import make_link, make_suggestion
 from rules.results import Suggestion
 from rules.trace import StepReport, Trace
 
 ORIGIN = "inference"
+
+
+# Deferred evidence: the account's name and the deal's code are read only when written.
+_ONE_OPEN = "inferred: account {0.name} has one open opportunity {1.code} owned by {2}"
+_SEVERAL = "account {0.name} has {1} open opportunities owned by {2}"
+_SEVERAL_OPEN = _SEVERAL + ": {3.code} {3.name}"
 
 
 def infer_opportunities(
@@ -36,25 +43,30 @@ def infer_opportunities(
     notes: list[str] = []
     # Interned like the index's owner addresses, so comparing them is an identity check.
     owner = sys.intern(mailbox_owner.lower())
-    open_by_account = index.open_opportunities_by_account
+    account_slots = index.account_slots
     suppressed = links.suppressed
     # Accounts one of whose opportunities (open or not) is already linked need no guess.
-    covered = (
-        {
-            index.opportunities[o].account_id
-            for o in links.opportunity_ids
-            if o in index.opportunities
+    covered: Collection[int] = links.covered_account_ids
+    if links.opportunity_ids:
+        known = index.opportunities
+        covered = {
+            *covered,
+            *(
+                linked.account_id
+                for linked in map(known.get, links.opportunity_ids)
+                if linked is not None
+            ),
         }
-        if links.opportunity_ids
-        else ()
-    )
     # Inference adds opportunities only, so account_ids does not change under the loop.
     for account_id, slot in zip(links.account_ids, links.account_slots, strict=True):
-        if slot is not None:
-            open_here: Iterable[OpportunityRecord] = slot.open_opportunities
-        else:
-            by_id = open_by_account.get(account_id)
-            open_here = by_id.values() if by_id else ()
+        if slot is None:  # linked by thread or a custom rule: one probe
+            slot = account_slots.get(account_id)
+            if slot is None:  # every account with an open deal has a slot
+                continue
+        sole = slot.sole_open_owner
+        if sole is not None and sole != owner:  # another rep's deals only: not visited
+            continue
+        open_here = slot.open_opportunities
         if not open_here or account_id in covered:
             continue
         owned: list[OpportunityRecord] = [o for o in open_here if o.owner_email == owner]
@@ -62,8 +74,6 @@ def infer_opportunities(
             owned = [o for o in owned if (OPPORTUNITY, o.id) not in suppressed]
         if not owned:
             continue
-        account = slot.record if slot is not None else index.accounts.get(account_id)
-        account_name = account.name if account is not None else f"#{account_id}"
         if len(owned) == 1:
             opportunity = owned[0]
             links.add(
@@ -72,18 +82,17 @@ def infer_opportunities(
                     opportunity.id,
                     INFERRED,
                     ORIGIN,
-                    f"inferred: account {account_name} has one open opportunity"
-                    f" {opportunity.code} owned by {owner}",
+                    (_ONE_OPEN, slot, opportunity, owner),
                 )
             )
             continue
-        reason = f"account {account_name} has {len(owned)} open opportunities owned by {owner}"
-        suggestions.extend(
-            Suggestion(OPPORTUNITY, o.id, f"{reason}: {o.code} {o.name}")
-            for o in sorted(owned, key=lambda o: o.code)
-        )
+        count = len(owned)  # in code order, as the slot keeps them
+        for o in owned:
+            suggestions.append(
+                make_suggestion(OPPORTUNITY, o.id, (_SEVERAL_OPEN, slot, count, owner, o))
+            )
         if trace is not None:
-            notes.append(reason + " → suggestions")
+            notes.append(render_evidence((_SEVERAL, slot, count, owner)) + " → suggestions")
     if trace is not None:
         added = links.since(start)
         why = "; ".join([*(link.evidence for link in added), *notes]) or (

@@ -21,6 +21,7 @@ class LinkSet:
         "_order",
         "account_ids",
         "account_slots",
+        "covered_account_ids",
         "opportunity_ids",
         "suppressed",
     )
@@ -34,6 +35,10 @@ class LinkSet:
         # Beside each account id, its index slot when the matcher had it in hand
         # (None otherwise): inference then reads the open deals without a probe.
         self.account_slots: list[AccountSlot | None] = []
+        # Accounts one of whose opportunities is linked, when the linker had the
+        # account in hand; opportunity_ids are the linked ones it did not (inference
+        # looks their accounts up). Either way inference leaves those accounts alone.
+        self.covered_account_ids: set[int] = set()
         self.opportunity_ids: set[int] = set()
 
     def wants(self, kind: TargetKind, target_id: int) -> bool:
@@ -61,7 +66,8 @@ class LinkSet:
 
     def put(self, key: TargetRef, link: LinkSpec, slot: AccountSlot | None = None) -> None:
         """Store a link for a key ``claim`` just returned (no checks repeated);
-        ``slot`` is the account's index slot when the caller has it."""
+        ``slot`` is the account's index slot (for an opportunity: its account's)
+        when the caller has it."""
         self._by_target[key] = link
         self._order.append(link)
         kind = key[0]
@@ -69,7 +75,10 @@ class LinkSet:
             self.account_ids.append(key[1])
             self.account_slots.append(slot)
         elif kind is OPPORTUNITY:
-            self.opportunity_ids.add(key[1])
+            if slot is None:
+                self.opportunity_ids.add(key[1])
+            else:
+                self.covered_account_ids.add(slot.id)
 
     def add(self, link: LinkSpec) -> bool:
         key = (link.target_kind, link.target_id)

@@ -10,6 +10,10 @@ from rules.roles import Role
 from rules.trace import StepReport, Trace
 
 ORIGIN = "participant"
+# Deferred evidence (crm_store.items.DeferredEvidence): role, address, the ContactHit and
+# the AccountSlot are in hand; the records and their names are read only when written.
+_TO_CONTACT = "participant: {0}={1} → contact {2.record.name}"
+_TO_ACCOUNT = "participant: {0}={1} → contact {2.record.name} → account {3.name}"
 
 
 def match_participants(
@@ -18,28 +22,25 @@ def match_participants(
     """Link contacts; return the participants no contact-with-account explains.
 
     Those are what the domain matcher looks at, so each address costs one
-    contact lookup in all (it matters with a million contacts).
+    contact lookup in all (it matters with a million contacts). The contact's
+    record is not visited: the hit holds its key and account slot.
     """
     start = len(links) if trace is not None else 0
     contact_by_email = index.contact_by_email
+    not_contacts = index.users_not_contacts
     unexplained: list[Role] = []
     for role, address in roles:
+        if address in not_contacts:  # the mailbox owner or a colleague: no probe
+            unexplained.append((role, address))
+            continue
         hit = contact_by_email.get(address)
         if hit is None:
             unexplained.append((role, address))
             continue
-        contact = hit.record
         key = hit.key
         if links.claim_key(key):
             links.put(
-                key,
-                make_link(
-                    CONTACT,
-                    contact.id,
-                    RULE,
-                    ORIGIN,
-                    f"participant: {role}={address} → contact {contact.name}",
-                ),
+                key, make_link(CONTACT, key[1], RULE, ORIGIN, (_TO_CONTACT, role, address, hit))
             )
         account = hit.account
         if account is None:
@@ -48,12 +49,7 @@ def match_participants(
             links.put(
                 key,
                 make_link(
-                    ACCOUNT,
-                    account.id,
-                    RULE,
-                    ORIGIN,
-                    f"participant: {role}={address} → contact {contact.name}"
-                    f" → account {account.name}",
+                    ACCOUNT, account.id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, hit, account)
                 ),
                 account,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from crm_store.items import LinkSpec, TargetKind
+from crm_store.items import DeferredEvidence, LinkSpec, TargetKind, render_evidence
 
 
 class ExclusionReason(StrEnum):
@@ -37,11 +37,33 @@ class Excluded:
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """A link the rules could not decide alone; a person confirms it in the add-in."""
+    """A link the rules could not decide alone; a person confirms it in the add-in.
+
+    Like ``LinkSpec.evidence``, ``reason`` is held as text or as a
+    ``DeferredEvidence`` (inference names the account and each deal without
+    reading their names per message) and rendered on each read. Two suggestions
+    are equal when their words are.
+    """
 
     target_kind: TargetKind
     target_id: int
-    reason: str
+    reason_source: str | DeferredEvidence
+
+    @property
+    def reason(self) -> str:
+        return render_evidence(self.reason_source)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Suggestion):
+            return NotImplemented
+        return (self.target_kind, self.target_id, self.reason) == (
+            other.target_kind,
+            other.target_id,
+            other.reason,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.target_kind, self.target_id, self.reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ returns current links, and the item's own suppressions are refused).
 
 from __future__ import annotations
 
-from crm_store.items import CorrespondenceItem, MessageItem
+from crm_store.items import CorrespondenceItem, DeferredEvidence, MessageItem, render_evidence
 from rules.kinds import RULE
 from rules.linkset import LinkSet
 from rules.make_link import make_link
@@ -18,24 +18,30 @@ from rules.trace import StepReport, Trace
 ORIGIN = "thread"
 
 
+# Deferred evidence: (template, how the parent was found, by what, the parent's name);
+# formatted only when the link is written or explained.
+_BY_KEY = "thread: {0} {1} → links of message {2}"
+_BY_STORE_ID = "thread: {0} {1} → links of stored message {2}"
+
+
 def _find_parent(
     item: MessageItem, lookup: ThreadLookup
-) -> tuple[str, str, StoredThreadLinks] | None:
-    """(how it was found, the parent's Message-ID, its links) or None."""
+) -> tuple[str, str, str, StoredThreadLinks] | None:
+    """(how it was found, by which header value, the parent's Message-ID, its links)."""
     if item.in_reply_to:
         found = lookup.links_for_message_id(item.in_reply_to)
         if found is not None:
-            return f"In-Reply-To {item.in_reply_to}", item.in_reply_to.strip(), found
+            return "In-Reply-To", item.in_reply_to, item.in_reply_to.strip(), found
     for reference in reversed(item.references):
         if reference == item.in_reply_to:
             continue
         found = lookup.links_for_message_id(reference)
         if found is not None:
-            return f"References {reference}", reference.strip(), found
+            return "References", reference, reference.strip(), found
     if item.conversation_id:
         found = lookup.links_for_conversation(item.conversation_id, item.internet_message_id)
         if found is not None:
-            return f"conversation {item.conversation_id}", found.message_key, found
+            return "conversation", item.conversation_id, found.message_key, found
     return None
 
 
@@ -57,16 +63,18 @@ def match_thread(
         if trace is not None:
             trace.append(StepReport(ORIGIN, False, "no stored message of this thread"))
         return
-    how, parent_key, stored = parent
+    how, by, parent_key, stored = parent
     start = len(links) if trace is not None else 0
     # Named by Message-ID, not store id: a parent linked earlier in the same page
     # has no store id yet, and the evidence must not depend on when it was stored.
-    parent_name = f"message {parent_key}" if parent_key else f"stored message {stored.message_id}"
-    evidence = f"thread: {how} → links of {parent_name}"
+    evidence: DeferredEvidence = (
+        (_BY_KEY, how, by, parent_key) if parent_key else (_BY_STORE_ID, how, by, stored.message_id)
+    )
     for link in stored.links:
         if links.wants(link.target_kind, link.target_id):
             links.add(make_link(link.target_kind, link.target_id, RULE, ORIGIN, evidence))
     if trace is not None:
         added = links.since(start)
-        why = evidence if added else f"{evidence}: nothing new (already linked, suppressed or none)"
+        text = render_evidence(evidence)
+        why = text if added else f"{text}: nothing new (already linked, suppressed or none)"
         trace.append(StepReport(ORIGIN, bool(added), why, added))

@@ -12,6 +12,9 @@ from rules.make_link import make_link
 from rules.trace import StepReport, Trace
 
 ORIGIN = "tracking_code"
+# Deferred evidence: the deal's and the account's names are read only when written.
+_TO_OPPORTUNITY = "token: {0.code} in {1} → opportunity {0.name}"
+_TO_ACCOUNT = "token: {0.code} in {1} → account {2.name} (the opportunity's account)"
 
 
 def _is_word(ch: str) -> bool:
@@ -62,6 +65,7 @@ def match_tracking_codes(
 ) -> None:
     start = len(links) if trace is not None else 0
     unknown: list[str] = []
+    code_hits = index.opportunity_by_code
     body = item.body_text
     if body is None and isinstance(item, MessageItem):
         body = item.body_html  # a code reads the same in markup; no need to strip tags
@@ -70,33 +74,29 @@ def match_tracking_codes(
             continue
         codes = scanner.codes(text)
         for code in codes:
-            opportunity = index.opportunity_for_code(code)
-            if opportunity is None:
+            hit = code_hits.get(code.upper())
+            if hit is None:
                 unknown.append(code)
                 continue
-            if (key := links.claim(OPPORTUNITY, opportunity.id)) is not None:
+            opportunity = hit.record
+            if links.claim_key(key := hit.key):
                 links.put(
                     key,
                     make_link(
-                        OPPORTUNITY,
-                        opportunity.id,
-                        RULE,
-                        ORIGIN,
-                        f"token: {opportunity.code} in {where} → opportunity {opportunity.name}",
+                        OPPORTUNITY, key[1], RULE, ORIGIN, (_TO_OPPORTUNITY, opportunity, where)
                     ),
+                    hit.account,
                 )
-            if (key := links.claim(ACCOUNT, opportunity.account_id)) is not None:
-                account = index.account_slots.get(opportunity.account_id)
-                name = account.name if account else f"#{opportunity.account_id}"
+            account = hit.account
+            if links.claim_key(key := account.key):
                 links.put(
                     key,
                     make_link(
                         ACCOUNT,
-                        opportunity.account_id,
+                        account.id,
                         RULE,
                         ORIGIN,
-                        f"token: {opportunity.code} in {where} → account {name}"
-                        " (the opportunity's account)",
+                        (_TO_ACCOUNT, opportunity, where, account),
                     ),
                     account,
                 )

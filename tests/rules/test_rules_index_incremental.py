@@ -27,6 +27,7 @@ opportunities = st.builds(
     st.just("O"),
     IDS,
     st.sampled_from(list(OpportunityStatus)),
+    owner_email=st.sampled_from([None, "rep1@us.example", "rep2@us.example"]),
 )
 operations = st.lists(
     st.one_of(
@@ -34,6 +35,7 @@ operations = st.lists(
         st.tuples(st.just("upsert"), accounts),
         st.tuples(st.just("upsert"), opportunities),
         st.tuples(st.sampled_from(["rm_contact", "rm_account", "rm_opportunity"]), IDS),
+        st.tuples(st.sampled_from(["add_user", "rm_user"]), EMAILS),
     ),
     max_size=25,
 )
@@ -54,6 +56,10 @@ def apply(index: CrmIndex, operation: tuple[str, object]) -> None:
         index.remove_account(value)
     elif verb == "rm_opportunity" and isinstance(value, int):
         index.remove_opportunity(value)
+    elif verb == "add_user" and isinstance(value, str):
+        index.add_user_email(value)
+    elif verb == "rm_user" and isinstance(value, str):
+        index.remove_user_email(value)
 
 
 def unique_owner_view(index: CrmIndex) -> dict[str, int | None]:
@@ -72,6 +78,7 @@ def test_incremental_updates_equal_a_rebuild(ops: list[tuple[str, object]]) -> N
         accounts=live.accounts.values(),
         contacts=live.contacts.values(),
         opportunities=live.opportunities.values(),
+        user_emails=live.user_emails,
     )
     # THEN every lookup the matchers use agrees (addresses and codes may be shared by
     # two records in this generator: then both indexes must point at a record that has it)
@@ -92,10 +99,18 @@ def test_incremental_updates_equal_a_rebuild(ops: list[tuple[str, object]]) -> N
             assert set(hit.account.open_opportunities) == set(
                 rebuilt.open_opportunities_by_account.get(hit.account.id, {}).values()
             )
+            owners = {o.owner_email for o in hit.account.open_opportunities}
+            assert hit.account.sole_open_owner == (owners.pop() if len(owners) == 1 else None)
     for opportunity in live.opportunities.values():
         slot = live.account_slots[opportunity.account_id]
         assert slot.record == live.accounts.get(opportunity.account_id)
     assert set(live.opportunity_by_code) == set(rebuilt.opportunity_by_code)
-    for code, opportunity_id in live.opportunity_by_code.items():
-        assert live.opportunities[opportunity_id].code == code
+    for code, code_hit in live.opportunity_by_code.items():
+        # AND a code's hit holds the opportunity as it is now, and its account's slot
+        assert live.opportunities[code_hit.record.id] is code_hit.record
+        assert code_hit.record.code == code
+        assert code_hit.account is live.account_slots[code_hit.record.account_id]
+    # AND our users no contact has are exactly those the participant matcher skips
+    assert live.users_not_contacts == live.user_emails - set(live.contact_by_email)
+    assert live.users_not_contacts == rebuilt.users_not_contacts
     assert set(live.account_by_name) == set(rebuilt.account_by_name)

@@ -6,6 +6,8 @@ from rules_factories import ALICE, BOB, make_index, meeting, message
 
 from crm_store.items import LinkSpec, OriginKind, TargetKind
 from rules import (
+    AccountRecord,
+    ContactRecord,
     InMemoryThreadLookup,
     Linked,
     LinkResult,
@@ -153,6 +155,36 @@ def test_meeting_organizer_and_attendees() -> None:
     assert links[(CON, 10)].evidence == "participant: organizer=jane@acme.com → contact Jane Doe"
     assert links[(CON, 11)].evidence == "participant: attendee=pat@gmail.com → contact Pat Free"
     assert {(ACC, 1), (ACC, 2)} <= set(links)
+
+
+def test_a_user_address_that_is_also_a_contact_still_links() -> None:
+    # GIVEN our user Bob is also recorded as a contact of Initech (the matcher passes
+    # our users' addresses over only while no contact has them), and internal mail kept
+    index = make_index()
+    index.upsert_contact(ContactRecord(13, "Bob Ours", (BOB,), 3))
+    engine = RulesEngine(index, RulesSettings(internal_only_excluded=False))
+    # WHEN Alice writes to Bob THEN Bob's contact and its account are linked
+    links = by_target(engine.link(message(sender=ALICE, to=(BOB,))))
+    assert links[(CON, 13)].evidence == f"participant: to={BOB} → contact Bob Ours"
+    assert (ACC, 3) in links
+    # AND once the contact lets the address go, Bob is one of ours again: nothing links
+    index.remove_contact_email(13, BOB)
+    assert linked(engine.link(message(sender=ALICE, to=(BOB,)))).links == ()
+    # AND an address that becomes a user's later is still matched while a contact has it
+    index.add_user_email("jane@acme.com")
+    assert (CON, 10) in by_target(engine.link(message(sender="jane@acme.com")))
+
+
+def test_evidence_names_the_records_as_they_are_when_written() -> None:
+    # GIVEN a message matched before its account is renamed (the matchers keep the
+    # account's slot and format the words only when the link is read or written)
+    index = make_index()
+    result = RulesEngine(index).link(message(sender="new.person@globex.de"))
+    index.upsert_account(AccountRecord(2, "Globex Group", ("globex.com", "globex.de"), BOB))
+    # THEN the evidence names the account's current name
+    assert by_target(result)[(ACC, 2)].evidence == (
+        "domain: from=new.person@globex.de → account Globex Group (domain globex.de)"
+    )
 
 
 # --------------------------------------------------------------------------- domains
