@@ -65,15 +65,13 @@ def match_domains(
             if trace is not None:
                 notes.append(f"{role}={address}: {matched} belongs to several accounts")
             continue
-        key = account.key
-        if not links.claim_key(key):
+        if not links.claim_account(account_id := account.id):
             if trace is not None:
                 notes.append(f"{role}={address}: account of {matched} already linked or removed")
             continue
-        links.put(
-            key,
+        links.put_account(
             make_link(
-                ACCOUNT, account.id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, account, matched)
+                ACCOUNT, account_id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, account, matched)
             ),
             account,
         )

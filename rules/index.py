@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from crm_store.items import TargetKind
-
 
 class OpportunityStatus(StrEnum):
     OPEN = "open"
@@ -81,23 +79,25 @@ class AccountSlot:
 
     ``sole_open_owner`` is the owner every open deal here shares (None when
     they have several owners, one has none, or there are none): inference
-    then turns away another rep's account without visiting its deals.
+    then turns away another rep's account without visiting its deals, and
+    ``only_open`` (the one open deal, if just one) spares it the tuple.
     """
 
-    __slots__ = ("id", "key", "open_opportunities", "record", "sole_open_owner")
+    __slots__ = ("id", "only_open", "open_opportunities", "record", "sole_open_owner")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
-        self.key: tuple[TargetKind, int] = (TargetKind.ACCOUNT, account_id)
         self.record: AccountRecord | None = None
         self.open_opportunities: tuple[OpportunityRecord, ...] = ()
         self.sole_open_owner: str | None = None
+        self.only_open: OpportunityRecord | None = None
 
     def set_open_opportunities(self, opportunities: Iterable[OpportunityRecord]) -> None:
         """Kept in code order, the order inference offers several as suggestions in."""
         self.open_opportunities = tuple(sorted(opportunities, key=_by_code))
         owners = {o.owner_email for o in self.open_opportunities}
         self.sole_open_owner = owners.pop() if len(owners) == 1 else None
+        self.only_open = self.open_opportunities[0] if len(self.open_opportunities) == 1 else None
 
     @property
     def name(self) -> str:
@@ -105,33 +105,33 @@ class AccountSlot:
 
 
 class ContactHit:
-    """What one contact address resolves to: the record, its target keys and account slot.
+    """What one contact address resolves to: the record, its id and account slot.
 
-    Built when the contact is indexed (not per message); the matcher reads it
-    without building a key tuple or probing another dict.
+    Built when the contact is indexed (not per message); the matcher reads the
+    id and the slot from it without visiting the record or probing another dict.
     """
 
-    __slots__ = ("account", "key", "record")
+    __slots__ = ("account", "id", "record")
 
     def __init__(self, record: ContactRecord, account: AccountSlot | None) -> None:
         self.record = record
-        self.key: tuple[TargetKind, int] = (TargetKind.CONTACT, record.id)
+        self.id = record.id
         self.account = account
 
 
 class OpportunityHit:
-    """What one tracking code resolves to: the record, its target key and account slot.
+    """What one tracking code resolves to: the record, its id and account slot.
 
     The code matcher links the deal and its account from one probe, instead of
     three (code → id, id → record, account id → slot), each a likely cache miss
     in a large CRM. Rebuilt whenever the opportunity is upserted.
     """
 
-    __slots__ = ("account", "key", "record")
+    __slots__ = ("account", "id", "record")
 
     def __init__(self, record: OpportunityRecord, account: AccountSlot) -> None:
         self.record = record
-        self.key: tuple[TargetKind, int] = (TargetKind.OPPORTUNITY, record.id)
+        self.id = record.id
         self.account = account
 
 

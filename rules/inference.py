@@ -66,10 +66,13 @@ def infer_opportunities(
         sole = slot.sole_open_owner
         if sole is not None and sole != owner:  # another rep's deals only: not visited
             continue
-        open_here = slot.open_opportunities
-        if not open_here or account_id in covered:
+        if account_id in covered:
             continue
-        owned: list[OpportunityRecord] = [o for o in open_here if o.owner_email == owner]
+        owned: list[OpportunityRecord]
+        if sole is not None and slot.only_open is not None:  # the usual case: one deal, ours
+            owned = [slot.only_open]
+        else:
+            owned = [o for o in slot.open_opportunities if o.owner_email == owner]
         if owned and suppressed:
             owned = [o for o in owned if (OPPORTUNITY, o.id) not in suppressed]
         if not owned:

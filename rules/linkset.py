@@ -11,13 +11,22 @@ from collections.abc import Collection
 
 from crm_store.items import LinkSpec, TargetKind
 from rules.index import AccountSlot
-from rules.kinds import ACCOUNT, OPPORTUNITY
+from rules.kinds import ACCOUNT, CONTACT, OPPORTUNITY
 from rules.suppressions import TargetRef
 
 
 class LinkSet:
+    """The links so far, and which targets they hold, by kind.
+
+    Targets are kept as one id set per kind, not as (kind, id) keys: with a
+    million contacts a key tuple from the index is one more object to visit
+    (a likely cache miss) per link, and building one per message costs too.
+    """
+
     __slots__ = (
-        "_by_target",
+        "_accounts",
+        "_contacts",
+        "_opportunities",
         "_order",
         "account_ids",
         "account_slots",
@@ -27,7 +36,9 @@ class LinkSet:
     )
 
     def __init__(self, suppressed: Collection[TargetRef] = ()) -> None:
-        self._by_target: dict[TargetRef, LinkSpec] = {}
+        self._accounts: set[int] = set()
+        self._contacts: set[int] = set()
+        self._opportunities: set[int] = set()
         self._order: list[LinkSpec] = []
         self.suppressed = suppressed
         # Kept as links arrive so inference and custom rules need no scan.
@@ -41,60 +52,70 @@ class LinkSet:
         self.covered_account_ids: set[int] = set()
         self.opportunity_ids: set[int] = set()
 
+    def _ids(self, kind: TargetKind) -> set[int]:
+        if kind is CONTACT:
+            return self._contacts
+        return self._accounts if kind is ACCOUNT else self._opportunities
+
     def wants(self, kind: TargetKind, target_id: int) -> bool:
         """True when a link to this target would be new and is not suppressed.
 
         Matchers ask first so they only format evidence for links they keep.
         """
-        key = (kind, target_id)
-        return key not in self._by_target and key not in self.suppressed
+        return target_id not in self._ids(kind) and (kind, target_id) not in self.suppressed
 
-    def claim(self, kind: TargetKind, target_id: int) -> TargetRef | None:
-        """The target's key when a link to it would be new and is not suppressed.
+    # The hot-path twins of ``wants`` + ``add``, one per kind (no dispatch, no key
+    # tuple): the matcher builds a link only for a claimed target and hands it back
+    # with the matching ``put_*``, which repeats no check.
 
-        The hot-path twin of ``wants`` + ``add``: the matcher formats evidence
-        only for a claimed key and hands it back with ``put``.
-        """
-        key = (kind, target_id)
-        if key in self._by_target or key in self.suppressed:
-            return None
-        return key
+    def claim_contact(self, contact_id: int) -> bool:
+        return contact_id not in self._contacts and (
+            not self.suppressed or (CONTACT, contact_id) not in self.suppressed
+        )
 
-    def claim_key(self, key: TargetRef) -> bool:
-        """``claim`` for a key the index built in advance (no tuple per message)."""
-        return key not in self._by_target and key not in self.suppressed
+    def claim_account(self, account_id: int) -> bool:
+        return account_id not in self._accounts and (
+            not self.suppressed or (ACCOUNT, account_id) not in self.suppressed
+        )
 
-    def put(self, key: TargetRef, link: LinkSpec, slot: AccountSlot | None = None) -> None:
-        """Store a link for a key ``claim`` just returned (no checks repeated);
-        ``slot`` is the account's index slot (for an opportunity: its account's)
-        when the caller has it."""
-        self._by_target[key] = link
+    def claim_opportunity(self, opportunity_id: int) -> bool:
+        return opportunity_id not in self._opportunities and (
+            not self.suppressed or (OPPORTUNITY, opportunity_id) not in self.suppressed
+        )
+
+    def put_contact(self, link: LinkSpec) -> None:
+        self._contacts.add(link.target_id)
         self._order.append(link)
-        kind = key[0]
-        if kind is ACCOUNT:
-            self.account_ids.append(key[1])
-            self.account_slots.append(slot)
-        elif kind is OPPORTUNITY:
-            if slot is None:
-                self.opportunity_ids.add(key[1])
-            else:
-                self.covered_account_ids.add(slot.id)
+
+    def put_account(self, link: LinkSpec, slot: AccountSlot) -> None:
+        """``slot`` is the account's index slot: inference reads its deals from it."""
+        self._accounts.add(link.target_id)
+        self._order.append(link)
+        self.account_ids.append(link.target_id)
+        self.account_slots.append(slot)
+
+    def put_opportunity(self, link: LinkSpec, account: AccountSlot) -> None:
+        """``account`` is the slot of the opportunity's account (so inference skips it)."""
+        self._opportunities.add(link.target_id)
+        self._order.append(link)
+        self.covered_account_ids.add(account.id)
 
     def add(self, link: LinkSpec) -> bool:
-        key = (link.target_kind, link.target_id)
-        if key in self._by_target or key in self.suppressed:
+        kind, target_id = link.target_kind, link.target_id
+        ids = self._ids(kind)
+        if target_id in ids or (kind, target_id) in self.suppressed:
             return False
-        self._by_target[key] = link
+        ids.add(target_id)
         self._order.append(link)
-        if link.target_kind is ACCOUNT:
-            self.account_ids.append(link.target_id)
+        if kind is ACCOUNT:
+            self.account_ids.append(target_id)
             self.account_slots.append(None)
-        elif link.target_kind is OPPORTUNITY:
-            self.opportunity_ids.add(link.target_id)
+        elif kind is OPPORTUNITY:
+            self.opportunity_ids.add(target_id)
         return True
 
     def has(self, kind: TargetKind, target_id: int) -> bool:
-        return (kind, target_id) in self._by_target
+        return target_id in self._ids(kind)
 
     def is_suppressed(self, kind: TargetKind, target_id: int) -> bool:
         return (kind, target_id) in self.suppressed

@@ -23,7 +23,7 @@ def match_participants(
 
     Those are what the domain matcher looks at, so each address costs one
     contact lookup in all (it matters with a million contacts). The contact's
-    record is not visited: the hit holds its key and account slot.
+    record is not visited: the hit holds its id and account slot.
     """
     start = len(links) if trace is not None else 0
     contact_by_email = index.contact_by_email
@@ -37,19 +37,17 @@ def match_participants(
         if hit is None:
             unexplained.append((role, address))
             continue
-        key = hit.key
-        if links.claim_key(key):
-            links.put(
-                key, make_link(CONTACT, key[1], RULE, ORIGIN, (_TO_CONTACT, role, address, hit))
+        if links.claim_contact(contact_id := hit.id):
+            links.put_contact(
+                make_link(CONTACT, contact_id, RULE, ORIGIN, (_TO_CONTACT, role, address, hit))
             )
         account = hit.account
         if account is None:
             unexplained.append((role, address))
-        elif links.claim_key(key := account.key):
-            links.put(
-                key,
+        elif links.claim_account(account_id := account.id):
+            links.put_account(
                 make_link(
-                    ACCOUNT, account.id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, hit, account)
+                    ACCOUNT, account_id, RULE, ORIGIN, (_TO_ACCOUNT, role, address, hit, account)
                 ),
                 account,
             )

@@ -13,8 +13,8 @@ from rules.trace import StepReport, Trace
 
 ORIGIN = "tracking_code"
 # Deferred evidence: the deal's and the account's names are read only when written.
-_TO_OPPORTUNITY = "token: {0.code} in {1} → opportunity {0.name}"
-_TO_ACCOUNT = "token: {0.code} in {1} → account {2.name} (the opportunity's account)"
+_TO_OPPORTUNITY = "token: {0.record.code} in {1} → opportunity {0.record.name}"
+_TO_ACCOUNT = "token: {0.record.code} in {1} → account {2.name} (the opportunity's account)"
 
 
 def _is_word(ch: str) -> bool:
@@ -78,25 +78,18 @@ def match_tracking_codes(
             if hit is None:
                 unknown.append(code)
                 continue
-            opportunity = hit.record
-            if links.claim_key(key := hit.key):
-                links.put(
-                    key,
-                    make_link(
-                        OPPORTUNITY, key[1], RULE, ORIGIN, (_TO_OPPORTUNITY, opportunity, where)
-                    ),
-                    hit.account,
-                )
             account = hit.account
-            if links.claim_key(key := account.key):
-                links.put(
-                    key,
+            if links.claim_opportunity(opportunity_id := hit.id):
+                links.put_opportunity(
                     make_link(
-                        ACCOUNT,
-                        account.id,
-                        RULE,
-                        ORIGIN,
-                        (_TO_ACCOUNT, opportunity, where, account),
+                        OPPORTUNITY, opportunity_id, RULE, ORIGIN, (_TO_OPPORTUNITY, hit, where)
+                    ),
+                    account,
+                )
+            if links.claim_account(account_id := account.id):
+                links.put_account(
+                    make_link(
+                        ACCOUNT, account_id, RULE, ORIGIN, (_TO_ACCOUNT, hit, where, account)
                     ),
                     account,
                 )

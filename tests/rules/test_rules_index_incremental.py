@@ -101,6 +101,8 @@ def test_incremental_updates_equal_a_rebuild(ops: list[tuple[str, object]]) -> N
             )
             owners = {o.owner_email for o in hit.account.open_opportunities}
             assert hit.account.sole_open_owner == (owners.pop() if len(owners) == 1 else None)
+            open_here = hit.account.open_opportunities
+            assert hit.account.only_open == (open_here[0] if len(open_here) == 1 else None)
     for opportunity in live.opportunities.values():
         slot = live.account_slots[opportunity.account_id]
         assert slot.record == live.accounts.get(opportunity.account_id)

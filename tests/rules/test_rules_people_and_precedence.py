@@ -38,6 +38,13 @@ def test_suppressed_target_is_never_returned_by_any_matcher() -> None:
     assert set(links) == {(CON, 10)}
 
 
+def test_suppressed_contact_is_not_returned_but_its_account_is() -> None:
+    # GIVEN a person removed Jane from this message earlier
+    links = links_of(RulesEngine(make_index()).link(message(), ALICE, suppressed={(CON, 10)}))
+    # WHEN she is a participant again THEN her account comes back, she does not
+    assert (CON, 10) not in links and (ACC, 1) in links
+
+
 def test_suppressed_account_does_not_drive_inference() -> None:
     links = links_of(RulesEngine(make_index()).link(message(), ALICE, suppressed={(ACC, 1)}))
     assert (OPP, 100) not in links
