@@ -24,6 +24,7 @@ from mailsync.config import ConfigError
 
 COMMANDS: dict[str, str] = {
     "init": "mailsync.commands.init:init_command",
+    "auth": "mailsync.commands.auth:auth_group",
     "db": "mailsync.commands.db:db_group",
     "import": "mailsync.commands.import_:import_group",
     "export": "mailsync.commands.export:export_group",

@@ -243,6 +243,11 @@ class DeviceCodeTokenSource:
             self._cache.save()
             return token
 
+    def signed_in_users(self) -> list[str]:
+        """The usernames whose refresh tokens the cache holds (who ``sign_in`` let in)."""
+        with self._lock:
+            return sorted(str(a["username"]) for a in self._application().get_accounts())
+
     def _silent(self, force_refresh: bool) -> dict[str, Any] | None:
         app = self._application()
         accounts = app.get_accounts(username=self._username)
