@@ -39,21 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from bench_store import SEED, prepare_store
 from exchangelib.protocol import BaseProtocol
 from lxml import etree
 from requests_ntlm import HttpNtlmAuth
 
-from crm_store.database import make_engine, make_session_factory, session_scope
-from crm_store.migrate import upgrade
-from mailsync.commands.demo import import_crm
-from mailsync.config import load_settings
-from mailsync.mailboxes import register_mailboxes
 from mailsync.providers.ews.connection import TrustedCaAdapter
 from mailsync.runtime import registry_for, sync_engine_for
-from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
+from mailsync.sandbox.runner import SandboxHandle, running_sandbox
 
 PAGE_SIZE = 512  # SyncFolderItems' MaxChangesReturned ceiling
-SEED = 3
 USER_ENV, PASSWORD_ENV = "MAILSYNC_BENCH_EWS_USER", "MAILSYNC_BENCH_EWS_PASSWORD"
 SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
 M = "{http://schemas.microsoft.com/exchange/services/2006/messages}"
@@ -118,16 +113,8 @@ def write_config(directory: Path, sandbox: SandboxHandle, db_url: str) -> Path:
 
 def sync_once(sandbox: SandboxHandle, workdir: Path, *, record: bool = False) -> SyncRun:
     """A full sync of the first mailbox into a fresh SQLite store holding the sandbox's CRM."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{workdir / 'bench.db'}"
-    upgrade(db_url)
-    settings = load_settings(write_config(workdir, sandbox, db_url))
-    engine = make_engine(db_url)
-    sessions = make_session_factory(engine)
-    crm = write_crm(workdir / "crm", seed=SEED, mailboxes=len(sandbox.mailboxes))
-    with session_scope(sessions, write=True) as session:
-        import_crm(session, crm)
-        register_mailboxes(session, settings.mailboxes)
+    store = prepare_store(sandbox, workdir, write_config)
+    settings, engine, sessions = store.settings, store.engine, store.sessions
     registry = registry_for(settings)
     # After the connection is built (it installs its CA adapter), before the first request.
     BaseProtocol.HTTP_ADAPTER_CLS = RecordingAdapter

@@ -38,18 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_store import SEED, prepare_store
 
-from crm_store.database import make_engine, make_session_factory, session_scope
-from crm_store.migrate import upgrade
-from mailsync.commands.demo import import_crm
-from mailsync.config import load_settings
-from mailsync.mailboxes import register_mailboxes
 from mailsync.providers.graph.driver import CALENDAR_FOLDER, GraphProvider
 from mailsync.runtime import GraphFactory, registry_for, sync_engine_for
-from mailsync.sandbox.runner import SandboxHandle, running_sandbox, write_crm
+from mailsync.sandbox.runner import SandboxHandle, running_sandbox
 
 PAGE_SIZE = 500
-SEED = 3
 SECRET_ENV = "MAILSYNC_BENCH_SECRET"
 
 
@@ -88,16 +83,8 @@ def write_config(directory: Path, sandbox: SandboxHandle, db_url: str) -> Path:
 
 def sync_once(sandbox: SandboxHandle, workdir: Path, *, record: bool = False) -> SyncRun:
     """A full sync of the first mailbox into a fresh SQLite store holding the sandbox's CRM."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{workdir / 'bench.db'}"
-    upgrade(db_url)
-    settings = load_settings(write_config(workdir, sandbox, db_url))
-    engine = make_engine(db_url)
-    sessions = make_session_factory(engine)
-    crm = write_crm(workdir / "crm", seed=SEED, mailboxes=len(sandbox.mailboxes))
-    with session_scope(sessions, write=True) as session:
-        import_crm(session, crm)
-        register_mailboxes(session, settings.mailboxes)
+    store = prepare_store(sandbox, workdir, write_config)
+    settings, engine, sessions = store.settings, store.engine, store.sessions
     registry = registry_for(settings)
     factory = registry.factories["graph"]
     assert isinstance(factory, GraphFactory)
