@@ -337,9 +337,15 @@ class MessageCopy(Base):
 
 
 class Meeting(Timestamped, Base):
-    """One meeting occurrence, keyed by iCalendar UID (+ recurrence id)."""
+    """One meeting occurrence, keyed by iCalendar UID (+ recurrence id).
+
+    The add-in stores a meeting it cannot name by UID under ``exchange-item:<id>``;
+    ``ix_meetings_identity`` finds it again by organizer and start to merge it
+    with the daemon's row (crm_store.meeting_merge).
+    """
 
     __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_identity", "organizer_address", "start_at"),)
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     meeting_key: Mapped[str] = mapped_column(String(1100), unique=True)
@@ -548,25 +554,48 @@ class SecretBlob(Base):
 
 
 class GraphSubscription(Base):
-    """A Graph change-notification subscription for one mailbox folder.
+    """A Graph change-notification subscription on one resource of one mailbox.
 
-    Graph echoes ``clientState`` in every notification; only its SHA-256 is
-    kept, so a leaked database cannot forge notifications. ``expires_at`` is
-    what the renewal job schedules from.
+    One row per (mailbox, ``resource_kind``): ``messages`` (every mail folder)
+    or ``events`` (the calendar). Graph echoes ``clientState`` in every
+    notification; only its SHA-256 is kept, so a leaked database cannot forge
+    notifications. ``expires_at`` is what the renewal job schedules from.
     """
 
     __tablename__ = "graph_subscriptions"
+    __table_args__ = (UniqueConstraint("mailbox_id", "resource_kind"),)
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(
         ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True
     )
+    resource_kind: Mapped[str] = mapped_column(String(20), server_default="messages")
     subscription_id: Mapped[str] = mapped_column(String(200), unique=True)
     resource: Mapped[str] = mapped_column(Text)
     client_state_sha256: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(TZDateTime)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, server_default=func.now())
     renewed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class GraphSubscriptionAttempt(Base):
+    """Failed creations of one (mailbox, resource kind) subscription, for backoff.
+
+    A mailbox Graph refuses to subscribe (a validation handshake that failed,
+    a missing permission) is tried again at ``retry_at``, later after each
+    failure; polling keeps the mailbox synced meanwhile. The row goes once a
+    subscription is made.
+    """
+
+    __tablename__ = "graph_subscription_attempts"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        PK, ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    retry_at: Mapped[datetime] = mapped_column(TZDateTime)
+    last_error: Mapped[str] = mapped_column(Text)
 
 
 class GraphRequestWindow(Base):
