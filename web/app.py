@@ -28,10 +28,11 @@ from crm_store.links import UnknownRecord
 from crm_store.sync_writes import InvalidPage
 from mailsync.config import Settings
 from web.api import API_PREFIX, api_router
-from web.api.metrics import router as metrics_router
+from web.api.metrics import metrics_router
 from web.auth.entra import EntraTokenValidator, JwksCache
 from web.auth.errors import IdentityProviderUnavailable, NotAuthenticated
 from web.auth.principal import Authenticator
+from web.auth.scrape_token import scrape_token_from
 from web.errors import Conflict, Forbidden, InvalidInput, NotFound
 from web.hot_reads import HotReads
 from web.middleware import AdmissionMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -92,7 +93,7 @@ def create_app(
         clock=clock,
     )
     app.include_router(api_router())
-    app.include_router(metrics_router)
+    app.include_router(metrics_router(scrape_token_from(settings)))
     add_pages(app, settings)
     _add_health(app)
     _add_error_handlers(app)

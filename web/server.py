@@ -26,6 +26,7 @@ from crm_store.database import make_engine, make_session_factory
 from mailsync.config import Settings, load_settings
 from mailsync.config.loader import CONFIG_ENV
 from web.app import create_app
+from web.auth.scrape_token import scrape_token_from
 
 STARTUP_TIMEOUT_SECONDS = 15.0
 
@@ -56,6 +57,8 @@ def serve(
     config_path: Path | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn installs the handlers in the main thread)."""
+    # A missing scrape token fails here, in the command, not in each spawned worker.
+    scrape_token_from(settings)
     if workers <= 1:
         build_server(settings, sessions, host, port).run()
         return

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from mailsync.config.errors import KeyedValueError
 from mailsync.config.sections import Section
-from mailsync.config.types import TenantId
+from mailsync.config.types import EnvVarName, TenantId
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -107,6 +107,7 @@ class WebSettings(Section):
     allowed_origins: tuple[Origin, ...] = ()
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=50 * 1_048_576)
     max_concurrent_requests: int = Field(default=10, ge=1, le=1000)
+    metrics_token_env: EnvVarName | None = None
     entra: EntraSettings | None = None
 
     @property

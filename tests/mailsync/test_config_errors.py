@@ -89,6 +89,18 @@ def test_secret_value_in_an_env_key_is_refused_without_echoing_it(tmp_path: Path
     assert "verysecretvalue" not in str(error)
 
 
+def test_a_scrape_token_in_the_file_is_refused_and_points_to_metrics_token_env(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the Prometheus scrape token pasted into [web]
+    error = error_for(tmp_path, '[web]\nmetrics_token = "Zq3rD9promscrapevalue"\n')
+    message = str(error)
+    # THEN refused, the fix names the env key (and a variable), and the token is not echoed
+    assert "web.metrics_token: looks like a secret" in message
+    assert 'metrics_token_env = "MAILSYNC_WEB_METRICS_TOKEN"' in message
+    assert "promscrapevalue" not in message
+
+
 def test_password_in_the_store_url_is_refused(tmp_path: Path) -> None:
     error = error_for(tmp_path, '[store]\nurl = "postgresql://app:hunter2@db/crm"\n')
     assert "store.url" in str(error)
