@@ -31,6 +31,15 @@ NestedAppAuth) is feature-detected at run time instead of declared: declaring it
 the add-in entirely on clients that lack it, where the pane can still explain how to sign in.
 """
 
+MAILBOX_SEND_EVENTS_VERSION = "1.12"
+"""Mailbox set of the send events (OnMessageSend, OnAppointmentSend) and ``event.completed``
+with ``allowEvent``: declared only where the events are (the unified manifest's
+``autoRunEvents`` and their runtime; the XML's VersionOverrides V1_1, which carries the
+LaunchEvent extension point), so clients below 1.12 keep the commands and the pane (the XML's
+V1_0 and the JSON extension stay at :data:`MAILBOX_MIN_VERSION`) and simply never run the send
+handler; links chosen while writing are then applied by the pane on the sent copy.
+"""
+
 PERMISSION_XML = "ReadWriteItem"
 """Read the item, write categories/headers/notifications on it; never the whole mailbox."""
 PERMISSION_JSON = "MailboxItem.ReadWrite.User"
@@ -41,6 +50,8 @@ STATIC_PREFIX = "addin"
 TASKPANE_PAGE = "taskpane.html"
 COMMANDS_PAGE = "commands.html"
 COMMANDS_SCRIPT = "commands.js"
+"""Also the send handlers' script: classic Outlook on Windows runs event handlers in a
+JavaScript-only runtime that loads this file instead of commands.html."""
 OFFICE_JS = "office-js/office.js"
 """Where web serves ``node_modules/@microsoft/office-js/dist`` (relative to STATIC_PREFIX)."""
 
@@ -125,12 +136,54 @@ COMMANDS = (TRACK_IN_CRM, OPEN_CRM_PANE)
 GROUP_LABEL = "CRM"
 
 
+class SendMode(Enum):
+    """What Outlook does when the send handler is slow, fails or cannot load: (XML, JSON)."""
+
+    PROMPT_USER = ("PromptUser", "promptUser")
+    SOFT_BLOCK = ("SoftBlock", "softBlock")
+    BLOCK = ("Block", "block")
+
+    @property
+    def xml(self) -> str:
+        return self.value[0]
+
+    @property
+    def json(self) -> str:
+        return self.value[1]
+
+
+SEND_MODE = SendMode.PROMPT_USER
+"""A CRM must never hold back a salesperson's mail. The handler itself always ends with
+``allowEvent: true`` (backend down, token refused: the links stay pending on the item), so the
+send mode only matters when the add-in cannot answer in time. With soft block (and block) the
+user cannot send until the add-in has finished, even past the five-second "taking longer than
+expected" dialog and up to the five-minute timeout; prompt user offers **Send Anyway** there,
+and when the add-in is unavailable. Smart Alerts docs: "Available send mode options"."""
+
+
+@dataclass(frozen=True)
+class LaunchEvent:
+    """An event-based activation: (XML LaunchEvent Type, JSON autoRunEvents type, handler)."""
+
+    xml_type: str
+    json_type: str
+    function_name: str
+
+
+ON_MESSAGE_SEND = LaunchEvent("OnMessageSend", "messageSending", "onMessageSendHandler")
+ON_APPOINTMENT_SEND = LaunchEvent(
+    "OnAppointmentSend", "appointmentSending", "onAppointmentSendHandler"
+)
+LAUNCH_EVENTS = (ON_MESSAGE_SEND, ON_APPOINTMENT_SEND)
+
+
 @dataclass(frozen=True)
 class AddinUrls:
     """Every URL a manifest names, all under the deployment's base URL."""
 
     taskpane: str
     commands_page: str
+    commands_script: str
     icons: dict[int, str]
 
     @classmethod
@@ -141,5 +194,6 @@ class AddinUrls:
         return cls(
             taskpane=static(TASKPANE_PAGE),
             commands_page=static(COMMANDS_PAGE),
+            commands_script=static(COMMANDS_SCRIPT),
             icons={size: static(icon_file(size)) for size in ICON_SIZES},
         )

@@ -6,6 +6,14 @@ Outlook on the web and classic Outlook connected to Microsoft 365.
 offline, and Microsoft's own validator only stays offline when ``$schema`` names a version it
 carries. 1.30 is the latest released version Microsoft's Office add-in docs point to.
 
+The send events (Smart Alerts) are ``extensions[].autoRunEvents`` whose ``actionId``s name
+``executeFunction`` actions of the commands runtime: the same page as the Track in CRM button,
+plus ``code.script``, the JavaScript file classic Outlook on Windows loads instead of the page.
+That runtime and the events require Mailbox 1.12 (``MAILBOX_SEND_EVENTS_VERSION``); the
+extension itself keeps the lower base, so older clients still get the commands and the pane.
+Both send events live in one runtime because Outlook allows one runtime per add-in for
+event-based activation, and sharing it with the function command shares its code.
+
 The app package (a zip of this file with ``color.png`` and ``outline.png``) is what gets
 uploaded; :func:`addin_manifest.package.build_app_package` writes it.
 """
@@ -17,11 +25,14 @@ from typing import Any
 from addin_manifest.addin import (
     COMMANDS,
     GROUP_LABEL,
+    LAUNCH_EVENTS,
     MAILBOX_MIN_VERSION,
+    MAILBOX_SEND_EVENTS_VERSION,
     PACKAGE_COLOR_ICON,
     PACKAGE_OUTLINE_ICON,
     PERMISSION_JSON,
     RIBBON_ICON_SIZES,
+    SEND_MODE,
     SURFACES,
     ActionKind,
     AddinUrls,
@@ -42,8 +53,8 @@ TASKPANE_VIEW = "crm"
 JsonObject = dict[str, Any]
 
 
-def _capabilities() -> list[JsonObject]:
-    return [{"name": "Mailbox", "minVersion": MAILBOX_MIN_VERSION}]
+def _capabilities(version: str = MAILBOX_MIN_VERSION) -> list[JsonObject]:
+    return [{"name": "Mailbox", "minVersion": version}]
 
 
 def _icons(urls: AddinUrls) -> list[JsonObject]:
@@ -67,6 +78,8 @@ def _runtimes(urls: AddinUrls) -> list[JsonObject]:
             function_actions.append(
                 {"id": command.action_id, "type": "executeFunction", "displayName": command.label}
             )
+    for event in LAUNCH_EVENTS:
+        function_actions.append({"id": event.function_name, "type": "executeFunction"})
     return [
         {
             "requirements": {"capabilities": _capabilities()},
@@ -77,13 +90,29 @@ def _runtimes(urls: AddinUrls) -> list[JsonObject]:
             "actions": pane_actions,
         },
         {
-            "requirements": {"capabilities": _capabilities()},
+            "requirements": {"capabilities": _capabilities(MAILBOX_SEND_EVENTS_VERSION)},
             "id": COMMANDS_RUNTIME_ID,
             "type": "general",
-            "code": {"page": urls.commands_page},
+            "code": {"page": urls.commands_page, "script": urls.commands_script},
             "lifetime": "short",
             "actions": function_actions,
         },
+    ]
+
+
+def _auto_run_events() -> list[JsonObject]:
+    return [
+        {
+            "requirements": {"capabilities": _capabilities(MAILBOX_SEND_EVENTS_VERSION)},
+            "events": [
+                {
+                    "type": event.json_type,
+                    "actionId": event.function_name,
+                    "options": {"sendMode": SEND_MODE.json},
+                }
+                for event in LAUNCH_EVENTS
+            ],
+        }
     ]
 
 
@@ -157,6 +186,7 @@ def build_json_manifest(cfg: AddinConfig) -> dict[str, Any]:
                 "requirements": {"scopes": ["mail"], "capabilities": _capabilities()},
                 "runtimes": _runtimes(urls),
                 "ribbons": _ribbons(urls),
+                "autoRunEvents": _auto_run_events(),
                 # Older Office shows these as the add-in's icon (XML IconUrl and
                 # HighResolutionIconUrl). The schema only knows ribbon sizes, so the 128 px
                 # image is declared with size 64, exactly as Microsoft's sample does.

@@ -5,6 +5,12 @@ element fails validation even when every element is right). VersionOverrides V1_
 commands for clients that only understand 1.0; the nested V1_1 (which must be the last child
 of V1_0) repeats them with what only 1.1 can say: the pinnable task pane and the Entra ID
 application used for single sign-on (WebApplicationInfo is a V1_1 element for Outlook).
+
+V1_1 also declares the send events (Smart Alerts): a ``LaunchEvent`` extension point whose
+``SourceLocation`` names the event runtime, and the host's ``Runtimes`` entry for it, with the
+JavaScript file override classic Outlook on Windows needs (it runs event handlers without a
+browser page). Its requirement is therefore Mailbox 1.12 (``MAILBOX_SEND_EVENTS_VERSION``);
+clients below fall back to V1_0 and keep the commands.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from __future__ import annotations
 from addin_manifest.addin import (
     COMMANDS,
     GROUP_LABEL,
+    LAUNCH_EVENTS,
     MAILBOX_MIN_VERSION,
+    MAILBOX_SEND_EVENTS_VERSION,
     PERMISSION_XML,
     RIBBON_ICON_SIZES,
+    SEND_MODE,
     SURFACES,
     ActionKind,
     AddinUrls,
@@ -40,6 +49,7 @@ SSO_SCOPES = ("openid", "profile")
 RES_COMMANDS_URL = "Commands.Url"
 RES_TASKPANE_URL = "Taskpane.Url"
 RES_GROUP_LABEL = "Group.Label"
+RES_EVENT_SCRIPT_URL = "Events.Js.Url"
 
 
 def _icon_res(size: int) -> str:
@@ -90,19 +100,40 @@ def _extension_point(surface: Surface, *, v1_1: bool) -> Element:
     return point
 
 
-def _requirements(parent: Element) -> None:
-    sets = parent.add("Requirements").add("bt:Sets", DefaultMinVersion=MAILBOX_MIN_VERSION)
+def _requirements(parent: Element, version: str) -> None:
+    sets = parent.add("Requirements").add("bt:Sets", DefaultMinVersion=version)
     sets.add("bt:Set", Name="Mailbox")
 
 
+def _launch_events() -> Element:
+    """The send events, run in the commands runtime (the page is also the FunctionFile)."""
+    point = Element("ExtensionPoint", {"xsi:type": "LaunchEvent"})
+    events = point.add("LaunchEvents")
+    for event in LAUNCH_EVENTS:
+        events.add(
+            "LaunchEvent",
+            Type=event.xml_type,
+            FunctionName=event.function_name,
+            SendMode=SEND_MODE.xml,
+        )
+    point.add("SourceLocation", resid=RES_COMMANDS_URL)
+    return point
+
+
 def _hosts(parent: Element, *, v1_1: bool) -> None:
-    form_factor = _typed(parent.add("Hosts"), "Host", "MailHost").add("DesktopFormFactor")
+    host = _typed(parent.add("Hosts"), "Host", "MailHost")
+    if v1_1:
+        runtime = host.add("Runtimes").add("Runtime", resid=RES_COMMANDS_URL)
+        runtime.add("Override", type="javascript", resid=RES_EVENT_SCRIPT_URL)
+    form_factor = host.add("DesktopFormFactor")
     form_factor.add("FunctionFile", resid=RES_COMMANDS_URL)
     for surface in SURFACES:
         form_factor.append(_extension_point(surface, v1_1=v1_1))
+    if v1_1:
+        form_factor.append(_launch_events())
 
 
-def _resources(parent: Element, cfg: AddinConfig, urls: AddinUrls) -> None:
+def _resources(parent: Element, urls: AddinUrls, *, v1_1: bool) -> None:
     resources = parent.add("Resources")
     images = resources.add("bt:Images")
     for size in RIBBON_ICON_SIZES:
@@ -110,6 +141,8 @@ def _resources(parent: Element, cfg: AddinConfig, urls: AddinUrls) -> None:
     url_list = resources.add("bt:Urls")
     url_list.add("bt:Url", id=RES_COMMANDS_URL, DefaultValue=urls.commands_page)
     url_list.add("bt:Url", id=RES_TASKPANE_URL, DefaultValue=urls.taskpane)
+    if v1_1:
+        url_list.add("bt:Url", id=RES_EVENT_SCRIPT_URL, DefaultValue=urls.commands_script)
     short = resources.add("bt:ShortStrings")
     short.add("bt:String", id=RES_GROUP_LABEL, DefaultValue=GROUP_LABEL)
     for command in COMMANDS:
@@ -135,15 +168,15 @@ def _version_overrides(cfg: AddinConfig, urls: AddinUrls) -> Element:
         "VersionOverrides",
         {"xmlns": NS_VERSION_OVERRIDES_1_0, "xsi:type": "VersionOverridesV1_0"},
     )
-    _requirements(outer)
+    _requirements(outer, MAILBOX_MIN_VERSION)
     _hosts(outer, v1_1=False)
-    _resources(outer, cfg, urls)
+    _resources(outer, urls, v1_1=False)
     inner = outer.add(
         "VersionOverrides", xmlns=NS_VERSION_OVERRIDES_1_1, **{"xsi:type": "VersionOverridesV1_1"}
     )
-    _requirements(inner)
+    _requirements(inner, MAILBOX_SEND_EVENTS_VERSION)
     _hosts(inner, v1_1=True)
-    _resources(inner, cfg, urls)
+    _resources(inner, urls, v1_1=True)
     _web_application_info(inner, cfg)
     return outer
 

@@ -15,7 +15,12 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 
-from addin_manifest.addin import MAILBOX_MIN_VERSION, SURFACES
+from addin_manifest.addin import (
+    LAUNCH_EVENTS,
+    MAILBOX_MIN_VERSION,
+    MAILBOX_SEND_EVENTS_VERSION,
+    SURFACES,
+)
 from addin_manifest.config import AddinConfig
 from addin_manifest.xml_manifest import (
     NS_BASIC_TYPES,
@@ -191,7 +196,9 @@ def test_each_override_declares_the_mail_host_surfaces_and_commands(
     ns = {"v": etree.QName(overrides).namespace, "bt": NS_BASIC_TYPES}
     requirement = overrides.find("v:Requirements/bt:Sets", namespaces=ns)
     assert requirement is not None
-    assert requirement.get("DefaultMinVersion") == MAILBOX_MIN_VERSION
+    # V1_1 carries the send events (Mailbox 1.12); clients below fall back to V1_0
+    wanted = MAILBOX_MIN_VERSION if version == "1.0" else MAILBOX_SEND_EVENTS_VERSION
+    assert requirement.get("DefaultMinVersion") == wanted
     assert [s.get("Name") for s in requirement] == ["Mailbox"]
 
     host = overrides.find("v:Hosts/v:Host", namespaces=ns)
@@ -201,7 +208,11 @@ def test_each_override_declares_the_mail_host_surfaces_and_commands(
     assert form_factor is not None
     names = _children(form_factor)
     assert names[0] == "FunctionFile"
-    points = form_factor.findall("v:ExtensionPoint", namespaces=ns)
+    points = [
+        p
+        for p in form_factor.findall("v:ExtensionPoint", namespaces=ns)
+        if _xsi_type(p)[1] != "LaunchEvent"
+    ]
     assert [_xsi_type(p)[1] for p in points] == [s.extension_point for s in SURFACES]
 
     resources = overrides.find("v:Resources", namespaces=ns)
@@ -224,6 +235,47 @@ def test_each_override_declares_the_mail_host_surfaces_and_commands(
     function_file = form_factor.find("v:FunctionFile", namespaces=ns)
     assert function_file is not None and function_file.get("resid") in declared
     assert all(len(resid) <= 32 for resid in declared)  # schema limit for resource ids
+
+
+def test_send_events_only_in_v1_1_with_their_runtime(root: etree._Element) -> None:
+    outer, inner = _overrides(root)
+    # GIVEN the manifest / THEN V1_0 (clients below Mailbox 1.12) has no event-based parts
+    for name in ("LaunchEvent", "LaunchEvents", "Runtimes"):
+        found = [e for e in outer.iter() if isinstance(e.tag, str) and _local(e) == name]
+        assert all(_inside(e, inner) for e in found), name
+    ns = {"v": NS_VERSION_OVERRIDES_1_1, "bt": NS_BASIC_TYPES}
+    host = inner.find("v:Hosts/v:Host", namespaces=ns)
+    assert host is not None
+    # Runtimes precede the form factor (element order of MailHost)
+    assert _children(host) == ["Runtimes", "DesktopFormFactor"]
+    (runtime,) = host.findall("v:Runtimes/v:Runtime", namespaces=ns)
+    (override,) = runtime.findall("v:Override", namespaces=ns)
+    assert override.get("type") == "javascript"
+    form_factor = host.find("v:DesktopFormFactor", namespaces=ns)
+    assert form_factor is not None
+    (point,) = [
+        p
+        for p in form_factor.findall("v:ExtensionPoint", namespaces=ns)
+        if _xsi_type(p) == (NS_VERSION_OVERRIDES_1_1, "LaunchEvent")
+    ]
+    assert _children(point) == ["LaunchEvents", "SourceLocation"]
+    events = point.findall("v:LaunchEvents/v:LaunchEvent", namespaces=ns)
+    assert [(e.get("Type"), e.get("FunctionName"), e.get("SendMode")) for e in events] == [
+        (event.xml_type, event.function_name, "PromptUser") for event in LAUNCH_EVENTS
+    ]
+    assert {e.get("Type") for e in events} == {"OnMessageSend", "OnAppointmentSend"}
+    # the event page is the runtime's (and the function file's); the override is the script
+    urls = {
+        u.get("id"): u.get("DefaultValue")
+        for u in inner.findall("v:Resources/bt:Urls/bt:Url", namespaces=ns)
+    }
+    source = point.find("v:SourceLocation", namespaces=ns)
+    assert source is not None
+    assert source.get("resid") == runtime.get("resid")
+    function_file = form_factor.find("v:FunctionFile", namespaces=ns)
+    assert function_file is not None and function_file.get("resid") == runtime.get("resid")
+    assert urls[runtime.get("resid")] == "https://crm.example.com/sales/addin/commands.html"
+    assert urls[override.get("resid")] == "https://crm.example.com/sales/addin/commands.js"
 
 
 def test_pinning_and_sso_only_in_v1_1(root: etree._Element) -> None:
