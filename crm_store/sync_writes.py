@@ -27,6 +27,11 @@ nothing about items that vanished while the cursor was dead. So:
 A crash mid-resync resumes from the last committed nextLink with the same
 epoch; a second ``reset_folder`` just starts a newer generation. Both converge.
 
+A meeting the Outlook add-in stored before the daemon saw it is keyed by its
+Exchange item id, not its UID; the page's meetings fold such rows into their
+own by natural identity (``crm_store.meeting_merge``), so a meeting is one row
+whoever stored it first.
+
 Removals match the copy by provider item id *and folder*: with immutable ids a
 move shows up as an add in the new folder and a removal in the old one, in
 either order, and a stale removal must not hide the copy that already moved.
@@ -51,6 +56,7 @@ from crm_store.items import (
     Sensitivity,
     TargetKind,
 )
+from crm_store.meeting_merge import merge_pane_meetings
 from crm_store.models import (
     ExclusionCount,
     Link,
@@ -139,6 +145,7 @@ class PageWriteResult:
     suggestions_written: int
     copies_removed: int
     resync_removed: int
+    meetings_merged: int = 0
 
 
 class InvalidPage(ValueError):
@@ -161,6 +168,8 @@ def apply_page(session: Session, mailbox_id: int, page: PageWrite) -> PageWriteR
     )
 
     meeting_ids = _upsert_meetings(session, page)
+    # Before the links: a removal the add-in's row carried must hold for this page too.
+    meetings_merged = merge_pane_meetings(session, mailbox_id, page.meetings, meeting_ids)
     _replace_attendees(session, page.meetings, meeting_ids)
     _upsert_copies(
         session, MeetingCopy, "meeting_id", mailbox_id, epoch, page.meetings, meeting_ids
@@ -189,6 +198,7 @@ def apply_page(session: Session, mailbox_id: int, page: PageWrite) -> PageWriteR
         suggestions_written=suggestions_written,
         copies_removed=copies_removed,
         resync_removed=resync_removed,
+        meetings_merged=meetings_merged,
     )
 
 

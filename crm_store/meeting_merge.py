@@ -1,0 +1,384 @@
+"""One meeting, one row, whoever stores it first: the add-in's meeting merges into the daemon's.
+
+The daemon keys a meeting by its iCalendar UID (``MeetingItem.meeting_key``).
+The Outlook add-in cannot: Office.js gives a meeting's Exchange item id, not
+its UID, and that id is neither the Graph immutable id the daemon sees nor
+the same in two mailboxes. So the add-in stores a meeting it cannot name by
+UID under ``exchange-item:<item id>`` (a *pane row*), and the two are matched
+by the meeting's natural identity:
+
+    organizer address (lower-cased, as ``Address`` stores it), start instant,
+    end instant, subject with whitespace collapsed and case folded.
+
+Why that is safe: an organizer's calendar rarely holds two meetings with the
+same subject at the very same start and end. Each occurrence of a recurring
+series starts at its own instant (and an exception moved elsewhere carries its
+new start in both views), so occurrences never share an identity; the start
+is what keeps a series' days apart, since they share organizer and subject.
+
+What it cannot tell apart: two meetings of one organizer with the same subject,
+start and end (a double-sent invitation, a copy made by hand). Such an identity
+is *ambiguous* when more than one non-pane meeting carries it, in the store or
+in the page: then nothing is merged, neither way. A pane row stays on its own
+rather than take the links of a meeting it may not be. Several pane rows with
+one identity (the organizer and an attendee each linked it from their own
+Outlook, with different item ids) all merge into the single real meeting.
+Also never merged: a meeting without organizer, one whose time or subject
+changed between the add-in storing it and the daemon syncing it (they stay two
+rows), and a pane row with a copy in the mailbox of someone the meeting does
+not name (see ``merge_pane_meetings``).
+
+Both directions:
+
+- the daemon after the add-in: ``merge_pane_meetings``, called by
+  ``apply_page`` for the meetings of the page, one query to find candidates,
+  and a handful of set-based statements only when something merges;
+- the add-in after the daemon: ``meetings_with_identity``, read by the web
+  layer, which links the daemon's row (if the user may see it) instead of
+  storing a pane row.
+
+Merging keeps everything keyed by the pane row's id: its copies (the
+``addin`` copy of each user who linked it), its body and tracking, links,
+suppressions and suggestions. People outrank rules (invariant 3): a person's
+link beats a rule's on the other row; between a person's link on one row and
+a person's removal on the other, the later decision stands (ties keep the
+link, as ``link_by_person`` lifts a removal). A suggestion a person decided
+beats a pending one. Attendees are not moved: the daemon's page replaces the
+meeting's attendee list with its own, complete one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, select, true, tuple_, update
+from sqlalchemy.orm import Session
+
+from crm_store.items import ItemKind, MeetingItem
+from crm_store.models import (
+    Link,
+    LinkSuggestion,
+    Mailbox,
+    Meeting,
+    MeetingAttendee,
+    MeetingCopy,
+    Suppression,
+)
+from crm_store.upsert import IN_LIST_CHUNK, chunks, execute_many, insert_for, table_of
+
+PANE_KEY_PREFIX = "exchange-item:"
+"""``meeting_key`` prefix of a meeting the add-in stored by its Exchange item id."""
+
+_MEETING = ItemKind.MEETING.value
+_RANK = {"person": 2, "rule": 1, "inferred": 0}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MeetingIdentity:
+    """What the add-in and the daemon both know of a meeting; see the module docstring."""
+
+    organizer: str
+    start: datetime
+    end: datetime
+    subject: str
+
+
+def pane_key(exchange_item_id: str) -> str:
+    """The ``uid`` (and so ``meeting_key``) the add-in stores a meeting under."""
+    return f"{PANE_KEY_PREFIX}{exchange_item_id.strip()}"
+
+
+def is_pane_key(meeting_key: str) -> bool:
+    return meeting_key.startswith(PANE_KEY_PREFIX)
+
+
+def normalised_subject(subject: str) -> str:
+    """Outlook and Graph agree on a subject up to spacing and, across clients, case."""
+    return " ".join(subject.split()).casefold()
+
+
+def meeting_identity(item: MeetingItem) -> MeetingIdentity | None:
+    """The item's natural identity, or None without an organizer (never merged)."""
+    if item.organizer is None or not item.organizer.address:
+        return None
+    return _identity(item.organizer.address, item.start, item.end, item.subject)
+
+
+def _identity(organizer: str, start: datetime, end: datetime, subject: str) -> MeetingIdentity:
+    return MeetingIdentity(organizer.lower(), start, end, normalised_subject(subject))
+
+
+@dataclass(frozen=True, slots=True)
+class SameMeeting:
+    """A stored meeting with a given identity."""
+
+    id: int
+    meeting_key: str
+
+    @property
+    def from_pane(self) -> bool:
+        return is_pane_key(self.meeting_key)
+
+
+def meetings_with_identity(session: Session, identity: MeetingIdentity) -> list[SameMeeting]:
+    """Every stored meeting with ``identity``, pane rows included, oldest first."""
+    found = _stored_with_identities(session, [identity])
+    return sorted(found.get(identity, []), key=lambda m: m.id)
+
+
+def _stored_with_identities(
+    session: Session, identities: Collection[MeetingIdentity]
+) -> dict[MeetingIdentity, list[SameMeeting]]:
+    """One indexed query (per few thousand) by (organizer, start); the rest is compared here."""
+    wanted = set(identities)
+    pairs = sorted({(i.organizer, i.start) for i in wanted})
+    found: dict[MeetingIdentity, list[SameMeeting]] = {}
+    for chunk in chunks(pairs, IN_LIST_CHUNK // 2):
+        rows = session.execute(
+            select(
+                Meeting.id,
+                Meeting.meeting_key,
+                Meeting.organizer_address,
+                Meeting.start_at,
+                Meeting.end_at,
+                Meeting.subject,
+            ).where(tuple_(Meeting.organizer_address, Meeting.start_at).in_(chunk))
+        )
+        for ident, key, organizer, start, end, subject in rows:
+            identity = _identity(organizer or "", start, end, subject)
+            if identity in wanted:
+                found.setdefault(identity, []).append(SameMeeting(int(ident), key))
+    return found
+
+
+# --------------------------------------------------------------------------- the daemon's side
+
+
+def merge_pane_meetings(
+    session: Session,
+    mailbox_id: int,
+    meetings: Sequence[MeetingItem],
+    meeting_ids: Mapping[str, int],
+) -> int:
+    """Fold the pane rows that are the page's meetings into the page's rows; how many merged.
+
+    Runs in the caller's transaction after the page's meetings are upserted
+    (so their rows exist and an ambiguous identity shows) and before its links
+    are written (so a removal moved here is honoured by this very page).
+
+    A pane row's copies become copies of the merged meeting, which lets their
+    mailboxes' owners see it. The add-in stores a copy on someone else's
+    meeting only when the meeting names the user (``web.api.items``), so a
+    pane row merges only when each of its copies sits in the synced mailbox
+    or in the mailbox of the meeting's organizer or an attendee: a snapshot's
+    claims never buy access to another person's meeting.
+    """
+    by_identity: dict[MeetingIdentity, tuple[int, frozenset[str]]] = {}
+    for item in meetings:
+        identity = meeting_identity(item)
+        if identity is not None and not is_pane_key(item.meeting_key):
+            people = frozenset(a.address for a in item.participants)
+            by_identity[identity] = (meeting_ids[item.meeting_key], people)
+    if not by_identity:
+        return 0
+    wanted: dict[int, tuple[int, frozenset[str]]] = {}
+    for identity, stored in _stored_with_identities(session, by_identity).items():
+        real_id, people = by_identity[identity]
+        if {m.id for m in stored if not m.from_pane} != {real_id}:
+            continue  # ambiguous: another meeting has this identity too
+        wanted.update((m.id, (real_id, people)) for m in stored if m.from_pane)
+    if not wanted:
+        return 0
+    outsiders = _copies_outside(session, mailbox_id, wanted)
+    into = {pane: real for pane, (real, _) in wanted.items() if pane not in outsiders}
+    if into:
+        _merge(session, into)
+    return len(into)
+
+
+def _copies_outside(
+    session: Session, mailbox_id: int, wanted: Mapping[int, tuple[int, frozenset[str]]]
+) -> set[int]:
+    """Pane rows with a copy in a mailbox the meeting does not name (nor the synced one)."""
+    outside: set[int] = set()
+    for chunk in chunks(sorted(wanted)):
+        rows = session.execute(
+            select(MeetingCopy.meeting_id, MeetingCopy.mailbox_id, Mailbox.address)
+            .join(Mailbox, Mailbox.id == MeetingCopy.mailbox_id)
+            .where(MeetingCopy.meeting_id.in_(chunk))
+        )
+        for pane, box, address in rows:
+            _, people = wanted[int(pane)]
+            if int(box) != mailbox_id and address.lower() not in people:
+                outside.add(int(pane))
+    return outside
+
+
+def _merge(session: Session, into: Mapping[int, int]) -> None:
+    panes = sorted(into)
+    reals = sorted(set(into.values()))
+    _merge_meeting_rows(session, into)
+    _merge_links_and_suppressions(session, into, reals)
+    _merge_suggestions(session, into, reals)
+    for chunk in chunks(panes):
+        session.execute(
+            update(MeetingCopy)
+            .where(MeetingCopy.meeting_id.in_(chunk))
+            .values(meeting_id=_mapped(MeetingCopy.meeting_id, into, chunk)),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(delete(MeetingAttendee).where(MeetingAttendee.meeting_id.in_(chunk)))
+        session.execute(
+            delete(Meeting).where(Meeting.id.in_(chunk)),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _mapped(column: Any, into: Mapping[int, int], ids: Iterable[int]) -> Any:
+    return case({pane: into[pane] for pane in ids}, value=column)
+
+
+def _merge_meeting_rows(session: Session, into: Mapping[int, int]) -> None:
+    """A person tracked the pane row: the merged row is tracked and keeps the pane's body."""
+    tracked: set[int] = set()
+    bodies: dict[int, str] = {}
+    for chunk in chunks(sorted(into)):
+        rows = session.execute(
+            select(Meeting.id, Meeting.tracked, Meeting.body_text).where(Meeting.id.in_(chunk))
+        )
+        for pane, is_tracked, body in rows:
+            real = into[int(pane)]
+            if is_tracked:
+                tracked.add(real)
+            if body is not None:
+                bodies.setdefault(real, body)
+    reals = sorted(tracked | set(bodies))
+    for chunk in chunks(reals):
+        values: dict[str, Any] = {"updated_at": func.now()}
+        if tracked:
+            values["tracked"] = case(
+                (Meeting.id.in_(sorted(tracked)), true()), else_=Meeting.tracked
+            )
+        mine = {real: bodies[real] for real in chunk if real in bodies}
+        if mine:
+            values["body_text"] = func.coalesce(
+                Meeting.body_text, case(mine, value=Meeting.id, else_=None)
+            )
+        session.execute(
+            update(Meeting).where(Meeting.id.in_(chunk)).values(values),
+            execution_options={"synchronize_session": False},
+        )
+
+
+Target = tuple[int, str, int]
+"""(merged meeting id, target kind, target id)."""
+
+
+def _rows_of(
+    session: Session, model: type[Link] | type[Suppression] | type[LinkSuggestion], ids: list[int]
+) -> list[dict[str, Any]]:
+    table = table_of(model)
+    found: list[dict[str, Any]] = []
+    for chunk in chunks(ids):
+        rows = session.execute(
+            select(*table.c)
+            .where(table.c.item_kind == _MEETING, table.c.item_id.in_(chunk))
+            .order_by(table.c.id)
+        )
+        found.extend(dict(row._mapping) for row in rows)
+    return found
+
+
+def _merge_links_and_suppressions(
+    session: Session, into: Mapping[int, int], reals: list[int]
+) -> None:
+    ids = sorted({*into, *reals})
+    links: dict[Target, list[dict[str, Any]]] = {}
+    for row in _rows_of(session, Link, ids):
+        links.setdefault(_target(row, into), []).append(row)
+    removals: dict[Target, list[dict[str, Any]]] = {}
+    for row in _rows_of(session, Suppression, ids):
+        removals.setdefault(_target(row, into), []).append(row)
+
+    kept_links: list[dict[str, Any]] = []
+    kept_removals: list[dict[str, Any]] = []
+    for target in links.keys() | removals.keys():
+        # The merged row's own link first: between equals, nothing changes.
+        candidates = sorted(
+            links.get(target, []),
+            key=lambda r: (-_RANK[r["origin_kind"]], r["item_id"] in into, r["id"]),
+        )
+        link = candidates[0] if candidates else None
+        removal = max(removals.get(target, []), key=lambda r: r["created_at"], default=None)
+        if link is not None and removal is not None:
+            person_later = link["origin_kind"] == "person" and not (
+                removal["created_at"] > link["created_at"]
+            )
+            if person_later:
+                removal = None
+            else:
+                link = None
+        if link is not None:
+            kept_links.append(link)
+        if removal is not None:
+            kept_removals.append(removal)
+    _replace(session, Link, into, _flatten(links), kept_links)
+    _replace(session, Suppression, into, _flatten(removals), kept_removals)
+
+
+def _merge_suggestions(session: Session, into: Mapping[int, int], reals: list[int]) -> None:
+    suggestions: dict[Target, list[dict[str, Any]]] = {}
+    for row in _rows_of(session, LinkSuggestion, sorted({*into, *reals})):
+        suggestions.setdefault(_target(row, into), []).append(row)
+    kept = [
+        min(rows, key=lambda r: (r["status"] == "pending", r["item_id"] in into, r["id"]))
+        for rows in suggestions.values()
+    ]
+    _replace(session, LinkSuggestion, into, _flatten(suggestions), kept)
+
+
+def _target(row: Mapping[str, Any], into: Mapping[int, int]) -> Target:
+    item_id = int(row["item_id"])
+    return (into.get(item_id, item_id), row["target_kind"], int(row["target_id"]))
+
+
+def _flatten(grouped: Mapping[Target, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [row for rows in grouped.values() for row in rows]
+
+
+def _replace(
+    session: Session,
+    model: type[Link] | type[Suppression] | type[LinkSuggestion],
+    into: Mapping[int, int],
+    rows: list[dict[str, Any]],
+    kept: list[dict[str, Any]],
+) -> None:
+    """Delete what lost and the pane rows' own; re-insert the kept pane rows on the merged id."""
+    kept_ids = {row["id"] for row in kept}
+    gone = sorted(row["id"] for row in rows if row["id"] not in kept_ids or row["item_id"] in into)
+    table = table_of(model)
+    for chunk in chunks(gone):
+        session.execute(table.delete().where(table.c.id.in_(chunk)))
+    moved = [
+        {**{k: v for k, v in row.items() if k != "id"}, "item_id": into[row["item_id"]]}
+        for row in kept
+        if row["item_id"] in into
+    ]
+    if moved:
+        execute_many(session, insert_for(session, table).returning(table.c.id), moved)
+
+
+__all__ = [
+    "PANE_KEY_PREFIX",
+    "MeetingIdentity",
+    "SameMeeting",
+    "is_pane_key",
+    "meeting_identity",
+    "meetings_with_identity",
+    "merge_pane_meetings",
+    "normalised_subject",
+    "pane_key",
+]
