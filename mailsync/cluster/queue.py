@@ -32,6 +32,10 @@ QUEUE = "mailsync"
 SYNC_TASK = "mailsync:sync_mailbox"
 SUBSCRIPTIONS_TASK = "mailsync:maintain_subscriptions"
 SUBSCRIPTIONS_LOCK = "graph-subscriptions"
+"""The lock of every job that creates, renews or replaces subscriptions: one at a time,
+cluster-wide, so two jobs never both create the same (mailbox, resource) subscription."""
+REAUTHORIZE_TASK = "mailsync:reauthorize_subscription"
+RECREATE_TASK = "mailsync:recreate_subscription"
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +160,27 @@ def request_subscription_check(app: App) -> DeferResult:
     )
     try:
         deferrer.defer()
+    except exceptions.AlreadyEnqueued:
+        return DeferResult.ALREADY_WAITING
+    return DeferResult.QUEUED
+
+
+def request_reauthorization(app: App, subscription_id: str) -> DeferResult:
+    """Queue the renewal (which reauthorizes) of a subscription Graph asked to reauthorize."""
+    return _subscription_job(
+        app, REAUTHORIZE_TASK, f"reauthorize:{subscription_id}", subscription_id
+    )
+
+
+def request_recreation(app: App, subscription_id: str) -> DeferResult:
+    """Queue the replacement of a subscription Graph removed."""
+    return _subscription_job(app, RECREATE_TASK, f"recreate:{subscription_id}", subscription_id)
+
+
+def _subscription_job(app: App, task: str, key: str, subscription_id: str) -> DeferResult:
+    deferrer = app.configure_task(task, queue=QUEUE, lock=SUBSCRIPTIONS_LOCK, queueing_lock=key)
+    try:
+        deferrer.defer(subscription_id=subscription_id)
     except exceptions.AlreadyEnqueued:
         return DeferResult.ALREADY_WAITING
     return DeferResult.QUEUED

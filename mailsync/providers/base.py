@@ -71,7 +71,15 @@ class AuthFailed(ProviderError):
 
 
 class PermanentFailure(ProviderError):
-    """Any other refusal (404 mailbox, 403 scope): recorded on the mailbox."""
+    """Any other refusal (404 mailbox, 403 scope): recorded on the mailbox.
+
+    ``status`` is the HTTP status when there was one: a 404 on a subscription
+    means Graph dropped it (recreate), not that the mailbox is gone.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 BodyFetcher = Callable[[list[str]], dict[str, tuple[str | None, str | None]]]

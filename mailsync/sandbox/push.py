@@ -2,13 +2,23 @@
 
 Behaves like Graph where mailsync depends on it:
 
-- creating a subscription first validates ``notificationUrl`` — a POST with
-  ``?validationToken=…`` that must be answered 200 with the token as
-  text/plain within 10 seconds — and fails with 400 otherwise;
-- expiry is capped at 10,080 minutes; PATCH renews, DELETE removes, an
-  unknown id is 404;
-- every change to a subscribed mailbox's messages POSTs ``{"value": [...]}``
-  with the subscription's ``clientState`` to ``notificationUrl``.
+- resources ``users/{id}/messages`` (or one mail folder's messages) and
+  ``users/{id}/events``; a message change notifies the messages
+  subscriptions of its mailbox, a meeting change the events subscriptions;
+- creating a subscription first validates ``notificationUrl`` and, when
+  given, ``lifecycleNotificationUrl`` — a POST with ``?validationToken=…``
+  that must be answered 200 with the token as text/plain within 10 seconds —
+  and fails with 400 otherwise;
+- expiry is capped at 10,080 minutes; PATCH renews (and reauthorizes),
+  ``POST /subscriptions/{id}/reauthorize`` reauthorizes without extending,
+  DELETE removes; an unknown id is 404 for all of them;
+- every change POSTs ``{"value": [...]}`` with the subscription's
+  ``clientState`` to ``notificationUrl``;
+- lifecycle notifications (``subscriptionRemoved``, ``missed``,
+  ``reauthorizationRequired``) go to ``lifecycleNotificationUrl`` when a test
+  asks for one (``send_lifecycle``); ``subscriptionRemoved`` removes the
+  subscription first, ``reauthorizationRequired`` marks it until it is
+  reauthorized or renewed.
 
 Notifications go to loopback addresses only (the sandbox never reaches out),
 from one sender thread so a slow receiver never stalls the world's lock.
@@ -24,6 +34,7 @@ import re
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +42,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from mailsync.sandbox.calendarplan import is_event_ref
 from mailsync.sandbox.graphapi import GraphResponse, graph_error
 from mailsync.sandbox.world import SandboxError, World
 
@@ -38,7 +50,12 @@ log = logging.getLogger(__name__)
 
 MAX_MINUTES = 10_080
 VALIDATION_TIMEOUT_SECONDS = 10.0
-_RESOURCE = re.compile(r"^/?users/([^/]+)/(?:mailFolders(?:\('[^']+'\)|/[^/]+)/)?messages$", re.I)
+_RESOURCE = re.compile(
+    r"^/?users/([^/]+)/(?:(?:mailFolders(?:\('[^']+'\)|/[^/]+)/)?(messages)|(events))$", re.I
+)
+LIFECYCLE_EVENTS = ("subscriptionRemoved", "missed", "reauthorizationRequired")
+
+Outgoing = Callable[[], None]
 
 
 @dataclass
@@ -47,10 +64,13 @@ class _Subscription:
     mailbox: int
     address: str
     resource: str
+    kind: str  # "messages" or "events"
     change_type: str
     notification_url: str
+    lifecycle_url: str | None
     client_state: str | None
     expires: datetime
+    needs_reauthorization: bool = False
 
     def json(self) -> dict[str, Any]:
         return {
@@ -58,6 +78,7 @@ class _Subscription:
             "resource": self.resource,
             "changeType": self.change_type,
             "notificationUrl": self.notification_url,
+            "lifecycleNotificationUrl": self.lifecycle_url,
             "expirationDateTime": _iso(self.expires),
             "clientState": self.client_state,
         }
@@ -93,7 +114,7 @@ class SubscriptionService:
         self._tenant = tenant
         self._lock = threading.Lock()
         self._subscriptions: dict[str, _Subscription] = {}
-        self._outbox: queue.Queue[tuple[int, str, str] | None] = queue.Queue()
+        self._outbox: queue.Queue[Outgoing | None] = queue.Queue()
         self._http = httpx.Client(timeout=VALIDATION_TIMEOUT_SECONDS, follow_redirects=False)
         self.counters: Counter[str] = Counter()
         self._sender = threading.Thread(target=self._send_loop, name="sandbox-push", daemon=True)
@@ -119,6 +140,10 @@ class SubscriptionService:
                     )
             if len(parts) == 2 and parts[0] == "subscriptions":
                 return self._one(method, parts[1], json.loads(body or b"{}"))
+            if len(parts) == 3 and parts[0] == "subscriptions" and parts[2] == "reauthorize":
+                if method != "POST":
+                    return graph_error(405, "MethodNotAllowed", f"{method} is not supported here")
+                return self._reauthorize(parts[1])
         except (ValueError, KeyError, TypeError) as exc:
             return graph_error(400, "InvalidRequest", f"Invalid subscription request: {exc}")
         except SandboxError as exc:
@@ -143,26 +168,31 @@ class SubscriptionService:
             raise SandboxError(400, "InvalidRequest", f"Unsupported resource {resource!r}")
         mailbox = self._world.mailbox_index(unquote(match.group(1)))
         url = str(data["notificationUrl"])
-        if not _loopback_url(url):
+        lifecycle = data.get("lifecycleNotificationUrl")
+        urls = [url] if lifecycle is None else [url, str(lifecycle)]
+        if not all(_loopback_url(u) for u in urls):
             raise SandboxError(
-                400, "InvalidRequest", "The sandbox only notifies loopback notificationUrls."
+                400, "InvalidRequest", "The sandbox only notifies loopback notification URLs."
             )
         expires = self._expiry(str(data["expirationDateTime"]))
-        if not self._validate(url):
-            self.counters["validation_failed"] += 1
-            raise SandboxError(
-                400,
-                "ValidationError",
-                "Subscription validation request failed. Notification endpoint must respond "
-                "with 200 OK to validation request.",
-            )
+        for target in dict.fromkeys(urls):
+            if not self._validate(target):
+                self.counters["validation_failed"] += 1
+                raise SandboxError(
+                    400,
+                    "ValidationError",
+                    "Subscription validation request failed. Notification endpoint must "
+                    f"respond with 200 OK to validation request ({target}).",
+                )
         subscription = _Subscription(
             id=str(uuid.uuid4()),
             mailbox=mailbox,
             address=self._world.mailbox_address(mailbox),
             resource=resource,
+            kind="events" if match.group(3) else "messages",
             change_type=str(data.get("changeType", "created")),
             notification_url=url,
+            lifecycle_url=None if lifecycle is None else str(lifecycle),
             client_state=data.get("clientState"),
             expires=expires,
         )
@@ -171,14 +201,26 @@ class SubscriptionService:
         self.counters["created"] += 1
         return GraphResponse(201, subscription.json())
 
+    def _live(self, subscription_id: str) -> _Subscription:
+        """The subscription (caller holds the lock); expired or unknown is 404, as in Graph."""
+        found = self._subscriptions.get(subscription_id)
+        if found is None or found.expires <= datetime.now(UTC):
+            self._subscriptions.pop(subscription_id, None)
+            raise SandboxError(
+                404, "ResourceNotFound", f"The object was not found: {subscription_id}"
+            )
+        return found
+
+    def _reauthorize(self, subscription_id: str) -> GraphResponse:
+        with self._lock:
+            found = self._live(subscription_id)
+            found.needs_reauthorization = False
+        self.counters["reauthorized"] += 1
+        return GraphResponse(204, None)
+
     def _one(self, method: str, subscription_id: str, data: dict[str, Any]) -> GraphResponse:
         with self._lock:
-            found = self._subscriptions.get(subscription_id)
-            if found is None or found.expires <= datetime.now(UTC):
-                self._subscriptions.pop(subscription_id, None)
-                raise SandboxError(
-                    404, "ResourceNotFound", f"The object was not found: {subscription_id}"
-                )
+            found = self._live(subscription_id)
             if method == "GET":
                 return GraphResponse(200, found.json())
             if method == "DELETE":
@@ -187,6 +229,10 @@ class SubscriptionService:
             if method == "PATCH":
                 found.expires = self._expiry(str(data["expirationDateTime"]))
                 self.counters["renewed"] += 1
+                if found.needs_reauthorization:
+                    # Renewing reauthorizes too (Graph's lifecycle docs).
+                    found.needs_reauthorization = False
+                    self.counters["reauthorized"] += 1
                 return GraphResponse(200, found.json())
         return graph_error(405, "MethodNotAllowed", f"{method} is not supported here")
 
@@ -208,35 +254,46 @@ class SubscriptionService:
     def _changed(self, mailbox: int, ref: int, folder: str | None) -> None:
         """World listener (called under the world's lock): queue, never send here."""
         item_id = self._world.ids.encode(mailbox, ref)
-        self._outbox.put((mailbox, item_id, "deleted" if folder is None else "created"))
+        if is_event_ref(ref):
+            kind, change_type = "events", "deleted" if folder is None else "updated"
+        else:
+            kind, change_type = "messages", "deleted" if folder is None else "created"
+        self._outbox.put(lambda: self._fan_out(mailbox, kind, item_id, change_type))
 
     def _send_loop(self) -> None:
         while True:
-            change = self._outbox.get()
-            if change is None:
+            outgoing = self._outbox.get()
+            if outgoing is None:
                 return
-            mailbox, item_id, change_type = change
-            with self._lock:
-                targets = [
-                    s
-                    for s in self._subscriptions.values()
-                    if s.mailbox == mailbox and s.expires > datetime.now(UTC)
-                ]
-            for subscription in targets:
-                self._notify(subscription, item_id, change_type)
+            outgoing()
+
+    def _fan_out(self, mailbox: int, kind: str, item_id: str, change_type: str) -> None:
+        with self._lock:
+            targets = [
+                s
+                for s in self._subscriptions.values()
+                if s.mailbox == mailbox and s.kind == kind and s.expires > datetime.now(UTC)
+            ]
+        for subscription in targets:
+            self._notify(subscription, item_id, change_type)
 
     def _notify(self, subscription: _Subscription, item_id: str, change_type: str) -> None:
         address = quote(subscription.address, safe="@")
+        odata_type, segment = (
+            ("#Microsoft.Graph.Event", "Events")
+            if subscription.kind == "events"
+            else ("#Microsoft.Graph.Message", "Messages")
+        )
         payload = {
             "value": [
                 {
                     "subscriptionId": subscription.id,
                     "subscriptionExpirationDateTime": _iso(subscription.expires),
                     "changeType": change_type,
-                    "resource": f"Users/{address}/Messages/{item_id}",
+                    "resource": f"Users/{address}/{segment}/{item_id}",
                     "resourceData": {
-                        "@odata.type": "#Microsoft.Graph.Message",
-                        "@odata.id": f"Users/{address}/Messages/{item_id}",
+                        "@odata.type": odata_type,
+                        "@odata.id": f"Users/{address}/{segment}/{item_id}",
                         "id": item_id,
                     },
                     "clientState": subscription.client_state,
@@ -244,16 +301,58 @@ class SubscriptionService:
                 }
             ]
         }
+        self._post(subscription.notification_url, payload, "notified")
+
+    def _post(self, url: str, payload: dict[str, Any], counter: str) -> None:
         try:
-            response = self._http.post(subscription.notification_url, json=payload)
+            response = self._http.post(url, json=payload)
         except httpx.HTTPError as exc:
-            self.counters["notification_failed"] += 1
-            log.info("notification to %s failed: %s", subscription.notification_url, exc)
+            self.counters[f"{counter}_failed"] += 1
+            log.info("notification to %s failed: %s", url, exc)
             return
-        outcome = "notified" if response.status_code < 300 else "notification_refused"
-        self.counters[outcome] += 1
+        self.counters[counter if response.status_code < 300 else f"{counter}_refused"] += 1
+
+    # ---- lifecycle notifications (a test hook: Graph sends them on its own) -----------
+
+    def send_lifecycle(self, subscription_id: str, event: str) -> None:
+        """Queue one lifecycle notification for the subscription, as Graph would send it.
+
+        ``subscriptionRemoved`` removes the subscription before it is sent (a
+        PATCH then answers 404); ``reauthorizationRequired`` marks it until a
+        reauthorize or a renewal.
+        """
+        if event not in LIFECYCLE_EVENTS:
+            raise SandboxError(
+                400, "InvalidRequest", f"lifecycle event must be one of {LIFECYCLE_EVENTS}"
+            )
+        with self._lock:
+            found = self._live(subscription_id)
+            if found.lifecycle_url is None:
+                raise SandboxError(
+                    400, "InvalidRequest", "the subscription has no lifecycleNotificationUrl"
+                )
+            if event == "subscriptionRemoved":
+                del self._subscriptions[subscription_id]
+            elif event == "reauthorizationRequired":
+                found.needs_reauthorization = True
+        payload = {
+            "value": [
+                {
+                    "subscriptionId": found.id,
+                    "subscriptionExpirationDateTime": _iso(found.expires),
+                    "tenantId": self._tenant,
+                    "clientState": found.client_state,
+                    "lifecycleEvent": event,
+                }
+            ]
+        }
+        url = found.lifecycle_url
+        self._outbox.put(lambda: self._post(url, payload, f"lifecycle_{event}"))
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            subscriptions = [s.json() for s in self._subscriptions.values()]
+            subscriptions = [
+                {**s.json(), "needsReauthorization": s.needs_reauthorization}
+                for s in self._subscriptions.values()
+            ]
         return {"subscriptions": subscriptions, "counters": dict(self.counters)}

@@ -176,6 +176,11 @@ class SandboxHandle:
         """Graph subscriptions the sandbox holds and its notification counters."""
         return dict(self._get("subscriptions"))
 
+    def send_lifecycle(self, subscription_id: str, event: str) -> None:
+        """Have the sandbox send a lifecycle notification (subscriptionRemoved, missed,
+        reauthorizationRequired) for one of its subscriptions, as Graph would."""
+        self._post("subscriptions/lifecycle", id=subscription_id, event=event)
+
     def reset_stats(self) -> None:
         self._post("stats/reset")
 

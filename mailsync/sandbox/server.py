@@ -447,6 +447,9 @@ class SandboxServer:
             return 200, self.stats.snapshot()
         if route == ("GET", "/_sandbox/subscriptions"):
             return 200, self.subscriptions.snapshot()
+        if route == ("POST", "/_sandbox/subscriptions/lifecycle"):
+            self.subscriptions.send_lifecycle(str(data["id"]), str(data["event"]))
+            return 200, {"ok": True}
         if route == ("POST", "/_sandbox/stats/reset"):
             self.stats.reset()
             return 200, {"ok": True}

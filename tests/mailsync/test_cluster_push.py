@@ -86,9 +86,9 @@ def test_a_notification_brings_new_mail_into_the_store_without_a_poll(
                 fleet,
             )
             wait_for(
-                lambda: len(sandbox.subscriptions()["subscriptions"]) == 2,
+                lambda: len(sandbox.subscriptions()["subscriptions"]) == 4,
                 60,
-                "both mailboxes are subscribed (after the validation handshake)",
+                "both mailboxes' mail and calendars are subscribed (after the handshakes)",
                 fleet,
             )
             first_syncs = last_syncs(engine)
@@ -135,6 +135,7 @@ def test_endpoint_handshake_and_client_state(tmp_path: Path, cluster_db: Migrate
         save_subscription(
             session,
             mailbox_id=mailbox.id,
+            resource_kind="messages",
             subscription_id="sub-1",
             resource="users/ann@example.com/messages",
             client_state="the-right-secret",

@@ -48,8 +48,11 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/contacts", {"json": {"email": "new@acme.example"}}),
     ("GET", "/api/v1/me", {}),
 ]
-NOT_BEARER_AUTHENTICATED = {("POST", "/api/v1/graph/notifications")}
-"""Graph calls this itself; it proves itself with the subscription's clientState instead."""
+NOT_BEARER_AUTHENTICATED = {
+    ("POST", "/api/v1/graph/notifications"),
+    ("POST", "/api/v1/graph/lifecycle"),
+}
+"""Graph calls these itself; it proves itself with the subscription's clientState instead."""
 
 
 def test_the_route_table_covers_every_api_route(client: TestClient) -> None:

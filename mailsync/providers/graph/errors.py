@@ -82,4 +82,4 @@ def error_for_response(response: httpx.Response, folder: str) -> ProviderError:
         return CursorExpired(folder, detail)
     if status >= 500:
         return TemporaryFailure(detail)
-    return PermanentFailure(detail)
+    return PermanentFailure(detail, status=status)
