@@ -93,7 +93,9 @@ def create_app(
         clock=clock,
     )
     app.include_router(api_router())
-    app.include_router(metrics_router(scrape_token_from(settings)))
+    app.include_router(
+        metrics_router(scrape_token_from(settings), settings.daemon.stalled_worker_seconds)
+    )
     add_pages(app, settings)
     _add_health(app)
     _add_error_handlers(app)

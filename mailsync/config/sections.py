@@ -254,6 +254,19 @@ class RulesSettings(Section):
         return RuleSet((*inline.rules, *from_file.rules))
 
 
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+"""procrastinate's own default heartbeat interval."""
+
+STALL_HEARTBEATS = 6
+"""Missed heartbeats after which a worker is taken for dead, unless configured otherwise.
+
+procrastinate's default is three (10 s beats, 30 s timeout). We wait twice that: a
+worker busy with a large page on a loaded store can beat late, and taking a live
+worker for dead queues its running sync a second time, while a dead worker's sync
+waiting one more minute costs only freshness. With the default beat it is 60 s.
+"""
+
+
 class DaemonSettings(Section):
     """How `mailsync run` schedules mailboxes, and the Graph budget every sync shares.
 
@@ -264,14 +277,28 @@ class DaemonSettings(Section):
     mode: Literal["embedded", "cluster"] = "embedded"
     tick_seconds: float = Field(default=10.0, gt=0, le=3600)
     worker_concurrency: int = Field(default=8, ge=1, le=256)
-    heartbeat_seconds: float = Field(default=10.0, gt=0, le=600)
-    stalled_worker_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    heartbeat_seconds: float = Field(default=DEFAULT_HEARTBEAT_SECONDS, gt=0, le=600)
+    # Default: STALL_HEARTBEATS heartbeats (see _stall_from_heartbeat).
+    stalled_worker_seconds: float = Field(
+        default=STALL_HEARTBEATS * DEFAULT_HEARTBEAT_SECONDS, gt=0, le=86_400
+    )
     retry_max_attempts: int = Field(default=5, ge=0, le=50)
     retry_exponential_seconds: int = Field(default=2, ge=2, le=60)
     tenant_max_concurrent_syncs: int = Field(default=32, ge=1, le=10_000)
     tenant_busy_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
     mailbox_max_concurrent_requests: int = Field(default=4, ge=1, le=4)
     mailbox_requests_per_10_minutes: int = Field(default=10_000, ge=1, le=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stall_from_heartbeat(cls, data: Any) -> Any:
+        """Unset, the stall threshold follows the heartbeat: a slower beat needs a longer wait."""
+        if not isinstance(data, dict) or "stalled_worker_seconds" in data:
+            return data
+        heartbeat = data.get("heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS)
+        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0:
+            return data  # the field's own check reports a bad heartbeat
+        return {**data, "stalled_worker_seconds": min(STALL_HEARTBEATS * heartbeat, 86_400)}
 
     @model_validator(mode="after")
     def _heartbeat_below_stall(self) -> DaemonSettings:

@@ -203,6 +203,14 @@ def test_missing_rules_file_is_named(tmp_path: Path) -> None:
     assert "no such file" in str(error)
 
 
+def test_a_stall_threshold_of_zero_is_refused_naming_the_key(tmp_path: Path) -> None:
+    # GIVEN a threshold that would take every worker for dead at once
+    error = error_for(tmp_path, "[daemon]\nstalled_worker_seconds = 0\n")
+    # THEN the key and the limit are named
+    assert "daemon.stalled_worker_seconds" in str(error)
+    assert "greater than 0" in str(error)
+
+
 def test_cluster_keys_are_checked_together(tmp_path: Path) -> None:
     # GIVEN a heartbeat slower than half the stall timeout, THEN the key and the fix are named
     error = error_for(tmp_path, "[daemon]\nheartbeat_seconds = 20\nstalled_worker_seconds = 30\n")

@@ -167,3 +167,16 @@ def test_rules_keys_reach_the_engine_and_inline_rules_load(tmp_path: Path) -> No
     assert engine.blocked_domains == ("spam.example",)
     assert engine.retro_window_days == 30
     assert [rule.name for rule in rules.custom_rules().rules] == ["Acme"]
+
+
+@pytest.mark.parametrize(
+    ("daemon", "stalled"),
+    [("", 60.0), ("heartbeat_seconds = 20\n", 120.0), ("stalled_worker_seconds = 45\n", 45.0)],
+)
+def test_the_stall_threshold_follows_the_heartbeat_unless_set(
+    tmp_path: Path, daemon: str, stalled: float
+) -> None:
+    # GIVEN [daemon] with neither key, a slower heartbeat only, or the threshold itself
+    path = write(tmp_path, f"[daemon]\n{daemon}")
+    # WHEN loaded, THEN an unset threshold is six heartbeats; a set one is kept as written
+    assert load_settings(path, environ={}, cwd=tmp_path).daemon.stalled_worker_seconds == stalled

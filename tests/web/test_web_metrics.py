@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailsync.config import ConfigError
+from crm_store.database import make_session_factory
+from mailsync.cli import main
+from mailsync.config import ConfigError, load_settings
 from mailsync.sandbox.entra_idp import EntraIdentityProvider
+from tests.conftest import MigratedDatabase
 from tests.factories import make_mailbox, make_user
 from tests.web.conftest import PUBLIC_URL, sign_in, web_settings
 from web.app import create_app
@@ -162,3 +169,52 @@ def test_a_short_scrape_token_is_refused_without_echoing_it(
     assert "at least 32" in message
     assert "openssl rand" in message
     assert "hunter2" not in message
+
+
+@pytest.fixture
+def worker_silent_for_45_seconds(postgresql_database: MigratedDatabase) -> Iterator[str]:
+    """A cluster worker whose last heartbeat was 45 s ago, in procrastinate's table."""
+    engine = postgresql_database.engine
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '45 seconds')"
+            )
+        )
+    yield postgresql_database.url
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM procrastinate_workers"))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("stalled_seconds", "live"), [(30, 0), (60, 1)])
+def test_metrics_and_status_count_live_workers_by_the_configured_stall_threshold(
+    worker_silent_for_45_seconds: str,
+    postgresql_database: MigratedDatabase,
+    scrape_token: str,
+    tmp_path: Path,
+    stalled_seconds: int,
+    live: int,
+) -> None:
+    # GIVEN a worker silent for 45 s and [daemon] stalled_worker_seconds below or above that
+    config = tmp_path / "mailsync.toml"
+    config.write_text(
+        f'[web]\nmetrics_token_env = "{TOKEN_ENV}"\n'
+        f"[daemon]\nheartbeat_seconds = 10\nstalled_worker_seconds = {stalled_seconds}\n"
+    )
+    environ = {
+        "MAILSYNC_CONFIG": str(config),
+        "MAILSYNC_DATABASE_URL": worker_silent_for_45_seconds,
+    }
+    settings = load_settings(config, environ=environ, cwd=tmp_path)
+    app = create_app(settings, make_session_factory(postgresql_database.engine))
+    # WHEN Prometheus scrapes /metrics and an operator runs `mailsync status`
+    with TestClient(app, base_url=PUBLIC_URL) as client:
+        scraped = client.get("/metrics", headers=bearer(scrape_token))
+    status = CliRunner().invoke(main, ["status"], env=environ)
+    # THEN both count the worker live only when the threshold is longer than its silence
+    assert scraped.status_code == 200
+    assert f"\nmailsync_workers {live}\n" in scraped.text
+    assert status.exit_code == 0, status.output
+    assert re.search(rf"; {live} live workers", status.output), status.output

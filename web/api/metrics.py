@@ -17,6 +17,10 @@ scrape (401) with the key to set. Nothing local depends on it being open:
 A non-admin's valid API token is refused with 403, not 401: the token is
 fine, the person is not allowed, and a fresh token would not change that.
 
+"Live workers" are those with a heartbeat within ``[daemon]
+stalled_worker_seconds``: the threshold after which the ticker takes a worker
+for dead and queues its running syncs again, and the one ``mailsync status``
+uses, so the three never disagree about which workers are alive.
 """
 
 from __future__ import annotations
@@ -34,11 +38,10 @@ from web.errors import Forbidden
 from web.state import WebState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-STALLED_SECONDS = 60.0
 
 
-def metrics_router(scrape_token: ScrapeToken | None) -> APIRouter:
-    """The route, given the configured scrape token (None: admins' API tokens only)."""
+def metrics_router(scrape_token: ScrapeToken | None, stalled_worker_seconds: float) -> APIRouter:
+    """The route, given the scrape token (None: admins' API tokens only) and the stall threshold."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/metrics", summary="Queue and freshness figures for Prometheus")
@@ -46,7 +49,7 @@ def metrics_router(scrape_token: ScrapeToken | None) -> APIRouter:
         state: State, token: Credentials, session: DbSession, later: BackgroundTasks
     ) -> PlainTextResponse:
         _admit(state, session, token, later, scrape_token)
-        queue = queue_figures(session, STALLED_SECONDS)
+        queue = queue_figures(session, stalled_worker_seconds)
         mailboxes = freshness(session, state.clock())
         return PlainTextResponse(prometheus_text(queue, mailboxes), media_type=CONTENT_TYPE)
 
