@@ -7,6 +7,11 @@ copy, from this mailbox or any other, lands on the same message row. The
 add-in's item id is an EWS/REST id, not the immutable id the daemon uses, so
 the daemon's copy of the same mailbox is a second copy row in its real folder;
 the ``addin`` copy only records that this user tagged it.
+
+A meeting is the exception: Office.js gives no iCalendar UID, so a meeting is
+stored under its Exchange item id (``crm_store.meeting_merge.pane_key``) and
+merged with the daemon's UID-keyed row by natural identity, by the sync when
+the daemon comes later and by ``web.meeting_match`` when it came first.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from crm_store.items import (
     MeetingItem,
     MessageItem,
 )
+from crm_store.meeting_merge import pane_key
 from crm_store.models import Mailbox, Meeting, MeetingCopy, Message, MessageCopy
 from crm_store.sync_writes import PageWrite, apply_page
 from web.auth.principal import Principal
@@ -173,7 +179,7 @@ def _meeting(snapshot: ItemSnapshot) -> MeetingItem:
     return MeetingItem(
         provider_item_id=provider_id(snapshot),
         folder=ADDIN_FOLDER,
-        uid=(snapshot.i_cal_uid or f"exchange-item:{provider_id(snapshot)}").strip(),
+        uid=snapshot.i_cal_uid.strip() if snapshot.i_cal_uid else pane_key(provider_id(snapshot)),
         subject=snapshot.subject,
         start=snapshot.start,
         end=snapshot.end,

@@ -3,7 +3,10 @@
 Items are named by the ids the add-in has (internetMessageId, iCalendar UID,
 Exchange item id). When the daemon has not stored the item yet, the add-in
 sends a snapshot of it and the item is stored on the spot through the sync
-path's own write, so the daemon's later copy merges into the same row.
+path's own write, so the daemon's later copy merges into the same row. A
+meeting named only by its Exchange item id is also looked for by its natural
+identity (``web.meeting_match``), so a meeting the daemon stored first gets
+the link rather than a second row.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store.items import LinkSpec, TargetKind
+from crm_store.items import ItemKind, LinkSpec, MeetingItem, TargetKind
 from crm_store.links import StoredLink, link_by_person, links_for_item, unlink_by_person
 from crm_store.models import LinkSuggestion
 from rules import Linked
@@ -24,6 +27,7 @@ from web.auth.principal import Principal
 from web.deps import CurrentUser, DbSession, Rules, WriteSession, WritingUser
 from web.errors import InvalidInput, NotFound
 from web.item_store import ItemRef, find_item, mailbox_for, selector_of, store_item, to_item
+from web.meeting_match import onto_stored_meeting, same_meeting
 from web.records import require_target, target_names
 from web.rules_context import RulesContext
 from web.schemas.common import ItemRefPublic, LinkPublic
@@ -135,6 +139,8 @@ def create_link(
 ) -> LinkResult:
     require_target(session, body.target.kind, body.target.id)
     ref = find_item(session, body.item, user)
+    if ref is None and body.snapshot is not None:
+        ref = same_meeting(session, user, body.snapshot)
     stored_now = False
     if body.snapshot is not None:
         stored = _store_snapshot(session, user, rules, body.snapshot, ref)
@@ -199,7 +205,8 @@ def track(
         links = result.links if isinstance(result, Linked) else ()
         names = target_names(session, [(s.target_kind, s.target_id) for s in links])
         return TrackResult(stored=False, item=None, links=[_tracked(s, names) for s in links])
-    ref = _store_snapshot(session, user, rules, body, find_item(session, selector_of(body), user))
+    existing = find_item(session, selector_of(body), user) or same_meeting(session, user, body)
+    ref = _store_snapshot(session, user, rules, body, existing)
     require_item_access(session, user, ref)
     stored = links_for_item(session, ref.kind, ref.id)
     names = target_names(session, [(link.target_kind, link.target_id) for link in stored])
@@ -233,6 +240,14 @@ def _store_snapshot(
     ):
         require_item_access(session, user, existing)
     item = to_item(snapshot)
+    if (
+        isinstance(item, MeetingItem)
+        and existing is not None
+        and existing.kind is ItemKind.MEETING
+        and not snapshot.i_cal_uid
+    ):
+        # Named by its Exchange item id only: the copy goes on the row found.
+        item = onto_stored_meeting(session, item, existing.id)
     result, _ = rules.run(session, item, mailbox_owner=user.email)
     links: tuple[LinkSpec, ...] = result.links if isinstance(result, Linked) else ()
     return store_item(session, mailbox, item, links)
