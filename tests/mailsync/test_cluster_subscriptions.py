@@ -1,0 +1,207 @@
+"""The subscription job against the sandbox over real HTTP: creation backoff, renewal, 404.
+
+The job runs in-process with a clock the test moves, so days of subscription
+life pass in seconds; Graph (the sandbox), the web endpoint answering the
+handshakes (uvicorn on loopback) and the PostgreSQL queue are the real ones.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from crm_store.database import make_session_factory, session_scope
+from crm_store.models import GraphSubscriptionAttempt
+from mailsync.cluster.pg_budget import PostgresBudget
+from mailsync.cluster.queue import MailsyncApp, client_app
+from mailsync.cluster.tasks import WorkerRuntime
+from mailsync.cluster.ticker import ClusterTicker
+from mailsync.config import Settings, load_settings
+from mailsync.mailboxes import register_mailboxes
+from mailsync.runtime import budget_limits, registry_for, sync_engine_for
+from mailsync.sandbox.runner import SandboxHandle, running_sandbox
+from tests.conftest import MigratedDatabase
+from tests.e2e.servers import serve_on_loopback
+from tests.mailsync.cluster_support import cluster_config, cluster_db
+from web.app import create_app
+
+__all__ = ["cluster_db"]  # the fixture, imported for pytest
+
+pytestmark = pytest.mark.postgres
+
+NOTIFY_PATH = "/api/v1/graph/notifications"
+START = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _settings(tmp_path: Path, sandbox: SandboxHandle, db_url: str, base_url: str) -> Settings:
+    config = cluster_config(
+        tmp_path,
+        sandbox,
+        db_url,
+        interval=3600,
+        push=f'enabled = true\nnotification_url = "{base_url}{NOTIFY_PATH}"\n'
+        "subscription_minutes = 4320\nrenew_before_minutes = 720",
+    )
+    return load_settings(config)
+
+
+@contextmanager
+def _runtime(settings: Settings, db: MigratedDatabase) -> Iterator[tuple[WorkerRuntime, Clock]]:
+    sessions = make_session_factory(db.engine)
+    with session_scope(sessions, write=True) as session:
+        register_mailboxes(session, settings.mailboxes)
+    app: MailsyncApp = client_app(db.url)
+    clock = Clock()
+    try:
+        yield (
+            WorkerRuntime(
+                settings=settings,
+                sessions=sessions,
+                engine=sync_engine_for(settings, sessions),
+                registry=registry_for(settings, PostgresBudget(db.engine, budget_limits(settings))),
+                slots=PostgresBudget(db.engine, budget_limits(settings)),
+                app=app,
+                clock=clock,
+            ),
+            clock,
+        )
+    finally:
+        app.close()
+
+
+def _attempts(db: MigratedDatabase) -> dict[tuple[int, str], tuple[int, datetime]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                GraphSubscriptionAttempt.mailbox_id,
+                GraphSubscriptionAttempt.resource_kind,
+                GraphSubscriptionAttempt.failures,
+                GraphSubscriptionAttempt.retry_at,
+            )
+        )
+        return {(int(m), str(k)): (int(f), r) for m, k, f, r in rows}
+
+
+def _queued_syncs(db: MigratedDatabase) -> list[str]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT m.address FROM procrastinate_jobs AS j JOIN mailboxes AS m"
+                " ON j.queueing_lock = 'mailbox:' || m.id"
+                " WHERE j.task_name LIKE '%sync_mailbox' ORDER BY m.address"
+            )
+        )
+        return [str(a) for (a,) in rows]
+
+
+def _dead_url() -> str:
+    """A loopback URL nothing listens on: Graph's handshake cannot reach it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_refused_creation_backs_off_and_polling_goes_on(
+    tmp_path: Path, cluster_db: MigratedDatabase
+) -> None:
+    with running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=10) as sandbox:
+        # GIVEN push on, but a notification URL Graph's validation request cannot reach
+        settings = _settings(tmp_path, sandbox, cluster_db.url, _dead_url())
+        with _runtime(settings, cluster_db) as (runtime, clock):
+            # WHEN the subscription job runs
+            assert runtime.maintain_subscriptions() == "failed 4"
+            # THEN each (mailbox, kind) records its failure and waits a minute
+            attempts = _attempts(cluster_db)
+            assert len(attempts) == 4
+            assert {v for v in attempts.values()} == {(1, START + timedelta(seconds=60))}
+            refused = sandbox.subscriptions()["counters"]["validation_failed"]
+            assert refused == 4
+            # WHEN it runs again within that minute, THEN Graph is not asked again
+            clock.now = START + timedelta(seconds=30)
+            assert runtime.maintain_subscriptions() == "nothing to do"
+            assert sandbox.subscriptions()["counters"]["validation_failed"] == refused
+            # WHEN it runs after the minute, THEN it tries again and waits twice as long
+            clock.now = START + timedelta(seconds=61)
+            assert runtime.maintain_subscriptions() == "failed 4"
+            assert {v for v in _attempts(cluster_db).values()} == {
+                (2, clock.now + timedelta(seconds=120))
+            }
+            # AND polling is not held up: the ticker queues the due syncs all the same
+            report = ClusterTicker(settings, runtime.sessions, runtime.app, clock=clock).tick()
+            assert report.queued == 2
+            assert _queued_syncs(cluster_db) == sorted(sandbox.mailboxes)
+
+
+def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
+    tmp_path: Path, cluster_db: MigratedDatabase
+) -> None:
+    with running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=10) as sandbox:
+        holder: dict[str, Settings] = {}
+
+        def build(base_url: str) -> Any:
+            holder["settings"] = _settings(tmp_path, sandbox, cluster_db.url, base_url)
+            return create_app(holder["settings"], make_session_factory(cluster_db.engine))
+
+        # GIVEN the web service answering Graph's handshakes, and every mailbox subscribed
+        with (
+            serve_on_loopback(build),
+            _runtime(holder["settings"], cluster_db) as (runtime, clock),
+        ):
+            assert runtime.maintain_subscriptions() == "created 4"
+            held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
+            assert {s["resource"].rsplit("/", 1)[1] for s in held.values()} == {
+                "messages",
+                "events",
+            }
+            assert all(
+                s["lifecycleNotificationUrl"].endswith("/graph/lifecycle") for s in held.values()
+            )
+            # AND Graph has lost one of them (removed while nobody listened)
+            lost = next(iter(held))
+            _graph_delete(sandbox, lost)
+            lost_mailbox = next(
+                a for a in sandbox.mailboxes if f"users/{a}/" in held[lost]["resource"]
+            )
+            # WHEN the job runs inside the renewal margin (720 minutes before expiry)
+            assert runtime.maintain_subscriptions() == "nothing to do"
+            clock.now = START + timedelta(minutes=4320 - 719)
+            result = runtime.maintain_subscriptions()
+            # THEN three are renewed to a later expiry, the lost one is created anew,
+            assert result == "renewed 3, recreated 1"
+            now_held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
+            assert len(now_held) == 4 and lost not in now_held
+            for subscription_id in set(held) - {lost}:
+                assert (
+                    now_held[subscription_id]["expirationDateTime"]
+                    > held[subscription_id]["expirationDateTime"]
+                )
+            # AND its mailbox (only) is synced, for the changes no one was notified of
+            assert _queued_syncs(cluster_db) == [lost_mailbox]
+            with cluster_db.engine.connect() as conn:
+                stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
+            assert stored == set(now_held)
+
+
+def _graph_delete(sandbox: SandboxHandle, subscription_id: str) -> None:
+    with sandbox.httpx_client() as client:
+        response = client.delete(
+            f"{sandbox.graph_url}/subscriptions/{subscription_id}",
+            headers={"Authorization": f"Bearer {sandbox.app_token()}"},
+        )
+    assert response.status_code == 204, response.text
