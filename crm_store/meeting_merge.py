@@ -67,7 +67,7 @@ from crm_store.models import (
     MeetingCopy,
     Suppression,
 )
-from crm_store.upsert import IN_LIST_CHUNK, chunks, execute_many, insert_for, table_of
+from crm_store.upsert import IN_LIST_CHUNK, chunks, table_of
 
 PANE_KEY_PREFIX = "exchange-item:"
 """``meeting_key`` prefix of a meeting the add-in stored by its Exchange item id."""
@@ -356,19 +356,28 @@ def _replace(
     rows: list[dict[str, Any]],
     kept: list[dict[str, Any]],
 ) -> None:
-    """Delete what lost and the pane rows' own; re-insert the kept pane rows on the merged id."""
+    """Delete what lost; move what the pane rows keep onto the merged id, row ids unchanged.
+
+    Moving in place keeps each link's id and creation time, so the merged
+    meeting lists its links in the order they were made.
+    """
     kept_ids = {row["id"] for row in kept}
-    gone = sorted(row["id"] for row in rows if row["id"] not in kept_ids or row["item_id"] in into)
     table = table_of(model)
+    gone = sorted(row["id"] for row in rows if row["id"] not in kept_ids)
     for chunk in chunks(gone):
         session.execute(table.delete().where(table.c.id.in_(chunk)))
-    moved = [
-        {**{k: v for k, v in row.items() if k != "id"}, "item_id": into[row["item_id"]]}
-        for row in kept
-        if row["item_id"] in into
-    ]
-    if moved:
-        execute_many(session, insert_for(session, table).returning(table.c.id), moved)
+    moved = sorted(row["id"] for row in kept if row["item_id"] in into)
+    for chunk in chunks(moved):
+        session.execute(
+            table.update()
+            .where(table.c.id.in_(chunk))
+            .values(item_id=_mapped(table.c.item_id, into, _panes_of(kept, chunk)))
+        )
+
+
+def _panes_of(kept: list[dict[str, Any]], ids: Sequence[int]) -> set[int]:
+    wanted = set(ids)
+    return {int(row["item_id"]) for row in kept if row["id"] in wanted}
 
 
 __all__ = [

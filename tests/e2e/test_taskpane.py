@@ -12,6 +12,7 @@ backends above and in tests/web.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from crm_store.models import Mailbox
 from crm_store.sync_writes import PageWrite, apply_page
 from rules import Linked
 from tests.e2e.conftest import Crm, OpenPane, WebService, person, token_for
-from tests.factories import message_item
+from tests.factories import meeting_item, message_item
 from web.rules_context import RulesContext, rules_settings_from
 
 JANE_MESSAGE_ID = "<quote-42@acme.example>"
@@ -267,6 +268,25 @@ def test_meeting_links_to_an_opportunity_found_by_search(
     assert "Linked" in hit.inner_text()
     stored = links_in_store(web, crm.seller, itemId="AAMkMeeting-77_x=")
     assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
+
+    # WHEN the daemon then syncs the seller's calendar, which has it under its iCalendar UID
+    uid = "040000008200E00074C5B7101A82E0080000000077@acme.example"
+    with web.sessions() as session:
+        mailbox_id = session.execute(
+            select(Mailbox.id).where(Mailbox.address == crm.seller)
+        ).scalar_one()
+        synced = meeting_item(
+            uid=uid,
+            subject="Renewal kick-off",
+            organizer=crm.jane,
+            attendees=[crm.seller, crm.colleague],
+            start=datetime(2026, 3, 10, 14, 0, tzinfo=UTC),
+        )
+        result = apply_page(session, mailbox_id, PageWrite("calendar", meetings=[synced]))
+        session.commit()
+    # THEN it is the same meeting, with the same links by either id
+    assert result.meetings_merged == 1
+    assert links_in_store(web, crm.seller, iCalUId=uid) == stored
 
 
 @sqlite_only
