@@ -169,10 +169,28 @@ async function link(target) {
       notify(`${target.name} will be linked when the message is sent.`);
       return;
     }
-    await linkNow(target);
+    try {
+      await linkNow(target);
+    } catch (error) {
+      if (!(error instanceof BackendUnreachable) || state.item.mode !== "compose") throw error;
+      await keepForSend(target);
+      notify(`The CRM cannot be reached: ${target.name} will be linked when the meeting is sent.`, true);
+      return;
+    }
     await reloadLinks();
     notify(`Linked to ${target.name}.`);
   });
+}
+
+/**
+ * A meeting being written whose link could not reach the CRM: keep the link on the item, so
+ * the send handler (commands.js, OnAppointmentSend) applies it, or the pane on the saved item.
+ */
+async function keepForSend(target) {
+  const pending = await loadPending(Office.context.mailbox.item);
+  const key = targetKey(target.kind, target.id);
+  await pending.store([...pending.links.filter((p) => targetKey(p.kind, p.id) !== key), target]);
+  await state.item.save();
 }
 
 async function unlink(target) {

@@ -50,6 +50,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPOSITORY / "test-artifacts" / "e2e"
 OFFICE_DOUBLE = Path(__file__).with_name("office_double.js")
 PANE_PATH = "/addin/taskpane.html"
+FUNCTION_FILE_PATH = "/addin/commands.html"  # the function file and the send events' runtime
 PANE_VIEWPORT = {"width": 380, "height": 900}  # Outlook's task pane is 320-450 px wide
 UI_TIMEOUT_MS = 10_000
 
@@ -268,7 +269,8 @@ _BEYOND_LOOPBACK = re.compile(
 
 @pytest.fixture
 def open_pane(browser: Any, web: WebService, request: pytest.FixtureRequest) -> Iterator[OpenPane]:
-    """Open the task pane on an item; photographs each pane and closes it when the test ends."""
+    """Open the task pane (or, with ``path``, the function file) on an item; photographs each
+    page and closes it when the test ends."""
     panes: list[tuple[Any, Pane]] = []
     lock = threading.Lock()
 
@@ -281,6 +283,7 @@ def open_pane(browser: Any, web: WebService, request: pytest.FixtureRequest) -> 
         token_after_sign_in: str | None = None,
         wait: bool = True,
         block_api: bool = False,
+        path: str = PANE_PATH,
     ) -> Pane:
         context = browser.new_context(viewport=PANE_VIEWPORT, service_workers="block")
         context.set_default_timeout(UI_TIMEOUT_MS)
@@ -313,7 +316,7 @@ def open_pane(browser: Any, web: WebService, request: pytest.FixtureRequest) -> 
             + OFFICE_DOUBLE.read_text(encoding="utf-8")
         )
         # Not waiting for "load": office.js's telemetry frame (refused by our CSP) delays it.
-        page.goto(f"{web.url}{PANE_PATH}", wait_until="domcontentloaded")
+        page.goto(f"{web.url}{path}", wait_until="domcontentloaded")
         if wait:
             pane.wait_ready()
         return pane

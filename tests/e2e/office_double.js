@@ -10,6 +10,12 @@
  * Everything the pane does to the host is recorded in window.__officeDouble.calls, and the
  * item's custom properties in window.__officeDouble.customProperties, so tests can check
  * what the pane wrote on a draft.
+ *
+ * The same double hosts the function file (commands.html) for event-based activation:
+ * window.__officeDoubleFire(name) plays Outlook raising a launch event (OnMessageSend,
+ * OnAppointmentSend): it calls the handler the file associated (Office.actions.associate) or,
+ * as older clients do, the global function of that name, with an event whose completed()
+ * is recorded in window.__officeDouble.completed; the promise settles with its options.
  */
 (function () {
   "use strict";
@@ -17,7 +23,13 @@
   if (window.top !== window) return;
   var config = window.__officeDoubleConfig;
   if (!config) throw new Error("office double: window.__officeDoubleConfig is not set");
-  var record = { calls: [], customProperties: {}, tokenRequests: [] };
+  var record = { calls: [], customProperties: {}, tokenRequests: [], completed: [] };
+  var handlers = {};
+  var markReady;
+  // Outlook raises a launch event only once Office has initialised the function file.
+  var ready = new Promise(function (resolve) {
+    markReady = resolve;
+  });
   window.__officeDouble = record;
   var spec = config.item || {};
   Object.keys(spec.customProperties || {}).forEach(function (name) {
@@ -119,6 +131,8 @@
     var savedId = spec.itemId || null;
     var item = {
       itemType: spec.itemType,
+      // Outlook assigns a new item's conversation id when it is saved.
+      conversationId: savedId ? spec.conversationId || null : null,
       subject: getter("subject", spec.subject),
       body: getter("body", spec.body || ""),
       notificationMessages: {
@@ -135,6 +149,7 @@
         record.calls.push("saveAsync");
         savedId = savedId || (message ? "AAMkSavedDraft" : "AAMkSavedMeeting") + Date.now();
         record.savedItemId = savedId;
+        item.conversationId = spec.conversationId || null;
         succeed(lastArgument(arguments), savedId);
       },
       getItemIdAsync: function () {
@@ -147,6 +162,7 @@
     if (message) {
       item.to = getter("to", spec.to || []);
       item.cc = getter("cc", spec.cc || []);
+      item.bcc = getter("bcc", spec.bcc || []);
       item.internetHeaders = {
         setAsync: function (headers, cb) {
           record.calls.push("internetHeaders.setAsync:" + JSON.stringify(headers));
@@ -190,6 +206,29 @@
     },
   };
 
+  window.__officeDoubleFire = function (name) {
+    return ready.then(function () {
+      return raise(name);
+    });
+  };
+  function raise(name) {
+    return new Promise(function (resolve, reject) {
+      var handler = handlers[name] || window[name];
+      if (typeof handler !== "function") {
+        reject(new Error("office double: no handler " + name + " in the function file"));
+        return;
+      }
+      record.calls.push("fire:" + name);
+      handler({
+        type: name,
+        completed: function (options) {
+          record.completed.push({ handler: name, options: options === undefined ? null : options });
+          resolve(options === undefined ? null : options);
+        },
+      });
+    });
+  }
+
   // office.js has run when the document turns interactive (it is a blocking script in the
   // head); the pane's module runs right after, so this is the moment to wrap onReady.
   document.addEventListener("readystatechange", function () {
@@ -207,6 +246,21 @@
       },
     };
     var realOnReady = Office.onReady;
+    // A function file calls Office.onReady before this point (classic scripts run while the
+    // document loads); give its later event handlers the mailbox all the same.
+    realOnReady.call(Office).then(function () {
+      Office.context.mailbox = mailbox;
+      markReady();
+    });
+    var realActions = Office.actions;
+    Office.actions = {
+      associate: function (name, handler) {
+        handlers[name] = handler;
+        if (realActions && typeof realActions.associate === "function") {
+          realActions.associate(name, handler);
+        }
+      },
+    };
     Office.onReady = function (callback) {
       return realOnReady.call(Office).then(function () {
         Office.context.mailbox = mailbox;
