@@ -245,8 +245,8 @@ async function trackInCrm(event) {
 // the two together; the stored conversation id, subject and recipients are what that fold
 // matches on. We do not stamp an X-Mailsync-Draft-Id header for it: a Sent Items copy has
 // no MIME headers in Graph (mailsync/providers/graph/normalise.py) and the API keeps only
-// the headers the rules read. Meetings need none of this: a saved appointment keeps its
-// item id when it is sent, the same id the pane stores it under.
+// the headers the rules read. A meeting keeps its item id when it is sent, so it lands in the
+// row the pane stores it in (the saved appointment's id).
 
 var MAILSYNC_PENDING_PROPERTY = "mailsyncPendingLinks"; // = PENDING_PROPERTY in taskpane-item.js
 var MAILSYNC_SEND_DEADLINE_MS = 4000;

@@ -14,9 +14,11 @@
  * browser storage keyed by the draft id because it travels with the item: it survives closing
  * the draft, opening it in another Outlook client, and it stays on the sent copy in the
  * sender's Sent Items, where the pane (read mode) finds it and applies the links through the
- * API, then clears it. Messages also get the X-Mailsync-Track header, so the daemon tracks
- * the sent copy with the rules' links even if the pane is never opened on it. A saved
- * appointment is a real calendar item, so its pending links are applied right after saving.
+ * API, then clears it. When the item is sent, the send handlers in commands.js
+ * (OnMessageSend / OnAppointmentSend) apply the pending links first and mark them
+ * `appliedAt` (README.md, "Sending"); links they could not apply stay pending. A saved
+ * appointment is a real calendar item, so its links are applied right after saving; only
+ * one that could not reach the CRM then is kept pending, for the send.
  */
 
 export const PENDING_PROPERTY = "mailsyncPendingLinks";
