@@ -189,7 +189,36 @@ async function trackCurrentItem(mailbox) {
     throw new Error("The CRM could not track this item (HTTP " + response.status + ").");
   }
   var result = await response.json();
-  return describeLinks(result.links);
+  var summary = describeLinks(result.links);
+  if (payload.mode === "read") {
+    var applied = await applyPendingAfterTrack(mailbox.item, token, storedSelector(payload));
+    if (applied > 0) summary += " + " + applied + " link(s) chosen while writing";
+  }
+  return summary;
+}
+
+/** How GET/POST items/links name an item the track call has just stored (as the pane does). */
+function storedSelector(payload) {
+  return payload.kind === "message" && payload.internetMessageId
+    ? { internetMessageId: payload.internetMessageId }
+    : { itemId: payload.restItemId };
+}
+
+/**
+ * The sent copy of a message (or a saved meeting) may carry links picked while writing that
+ * the send handler could not apply, or applied to the row stored at send (see "send events"
+ * below): apply them to the item as now stored, then clear them, as the pane does.
+ */
+async function applyPendingAfterTrack(item, token, selector) {
+  var properties = await officeAsync(item, "loadCustomPropertiesAsync");
+  var pending = parsePending(properties.get(MAILSYNC_PENDING_PROPERTY));
+  if (pending.length === 0) return 0;
+  for (var i = 0; i < pending.length; i += 1) {
+    await postLink(token, selector, { kind: pending[i].kind, id: pending[i].id }, null);
+  }
+  properties.remove(MAILSYNC_PENDING_PROPERTY);
+  await officeAsync(properties, "saveAsync");
+  return pending.length;
 }
 
 /** The ExecuteFunction handler named in both manifests (FunctionName / action id). */
@@ -228,8 +257,8 @@ async function trackInCrm(event) {
 // work has a deadline (MAILSYNC_SEND_DEADLINE_MS) below the five seconds after which Outlook
 // shows its "taking longer than expected" dialog. If the token or the backend fails, the
 // links stay pending on the item and reach the CRM later, from the sent copy: the pane
-// applies pending links when it opens on it (taskpane.js applyDraftLinks), and Track in CRM
-// on it stores it. Links applied at send are marked with `appliedAt` and stay on the item
+// applies pending links when it opens on it (taskpane.js applyDraftLinks), and so does
+// Track in CRM on it (applyPendingAfterTrack). Links applied at send are marked with `appliedAt` and stay on the item
 // too, so the pane on the sent copy applies them to the row keyed by its real Message-ID
 // (see below) as well.
 //
@@ -321,7 +350,9 @@ async function postLink(token, selector, target, snapshot) {
   var response = await fetch(mailsyncApiUrl("items/links"), {
     method: "POST",
     headers: { "Content-Type": "application/json", Authorization: "Bearer " + token },
-    body: JSON.stringify({ item: selector, target: target, snapshot: snapshot }),
+    body: JSON.stringify(
+      snapshot ? { item: selector, target: target, snapshot: snapshot } : { item: selector, target: target }
+    ),
   });
   if (!response.ok) {
     var detail = await response.text().catch(function () {

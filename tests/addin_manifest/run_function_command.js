@@ -1,15 +1,27 @@
 // Runs addin_manifest/static/commands.js in a node vm with a test double of Office.js and
-// fetch, clicks "Track in CRM" once, and prints what the function did as JSON.
+// fetch, runs one handler once ("Track in CRM" unless `handler` names a send handler), and
+// prints what the function did as JSON.
 // Usage: node run_function_command.js SCENARIO_JSON
 // SCENARIO: {mode: "read"|"compose", kind: "message"|"meeting", status: 200, links: [...],
-//            token: "tok" | null (null = sign-in fails)}
+//            token: "tok" | null (null = sign-in fails), handler: "trackInCrm",
+//            customProperties: {name: value}, linkStatuses: [201, 500, ...] (POST items/links
+//            answers in order), hang: false (true = the backend never answers)}
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const vm = require("vm");
 
 const scenario = JSON.parse(process.argv[2]);
-const report = { calls: [], fetches: [], notifications: [], completed: 0, associated: [] };
+const report = {
+  calls: [],
+  fetches: [],
+  notifications: [],
+  completed: 0,
+  completedWith: [],
+  associated: [],
+  customProperties: null,
+};
+const stored = Object.assign({}, scenario.customProperties || {});
 const ok = (value) => ({ status: "succeeded", value });
 
 function asyncProperty(name, value) {
@@ -26,6 +38,22 @@ const isMessage = scenario.kind === "message";
 const item = {
   itemType: isMessage ? "message" : "appointment",
   body: asyncProperty("body", "Hello from the customer"),
+  loadCustomPropertiesAsync(callback) {
+    report.calls.push("loadCustomPropertiesAsync");
+    const values = Object.assign({}, stored);
+    callback(
+      ok({
+        get: (name) => values[name],
+        set: (name, value) => (values[name] = value),
+        remove: (name) => delete values[name],
+        saveAsync(done) {
+          report.calls.push("customProperties.saveAsync");
+          report.customProperties = Object.assign({}, values);
+          done(ok(undefined));
+        },
+      })
+    );
+  },
   notificationMessages: {
     replaceAsync(key, message, callback) {
       report.notifications.push({ key, ...message });
@@ -98,7 +126,11 @@ const Office = {
     },
   },
   context: {
-    mailbox: { item, convertToRestId: (id, version) => "rest:" + version + ":" + id },
+    mailbox: {
+      item,
+      userProfile: { displayName: "Sam Seller", emailAddress: "sam@ours.example" },
+      convertToRestId: (id, version) => "rest:" + version + ":" + id,
+    },
   },
   actions: { associate: (name, fn) => report.associated.push(name) && (handlers[name] = fn) },
   onReady(callback) {
@@ -115,12 +147,16 @@ const OfficeRuntime = {
     },
   },
 };
+const linkStatuses = (scenario.linkStatuses || []).slice();
 async function fetch(url, init) {
   report.fetches.push({ url, method: init.method, headers: init.headers, body: JSON.parse(init.body) });
+  if (scenario.hang) return new Promise(() => {});
+  const status = url.endsWith("/items/links") ? linkStatuses.shift() || 201 : scenario.status;
   return {
-    status: scenario.status,
-    ok: scenario.status >= 200 && scenario.status < 300,
+    status,
+    ok: status >= 200 && status < 300,
     json: async () => ({ links: scenario.links }),
+    text: async () => "{}",
   };
 }
 
@@ -130,15 +166,26 @@ const context = vm.createContext({
   fetch,
   URL,
   console,
+  setTimeout,
+  clearTimeout,
+  Date,
   document: { baseURI: "https://crm.example.com/sales/addin/commands.html" },
 });
 const source = path.join(__dirname, "..", "..", "addin_manifest", "static", "commands.js");
 vm.runInContext(fs.readFileSync(source, "utf8"), context, { filename: source });
 
 (async () => {
-  const handler = handlers.trackInCrm;
-  report.globalFunction = typeof context.trackInCrm === "function";
-  await handler({ completed: () => (report.completed += 1) });
+  const name = scenario.handler || "trackInCrm";
+  const handler = handlers[name];
+  report.globalFunction = typeof context[name] === "function";
+  const started = Date.now();
+  await handler({
+    completed: (options) => {
+      report.completed += 1;
+      report.completedWith.push(options === undefined ? null : options);
+    },
+  });
+  report.elapsedMs = Date.now() - started;
   process.stdout.write(JSON.stringify(report));
 })().catch((error) => {
   process.stderr.write(String((error && error.stack) || error));

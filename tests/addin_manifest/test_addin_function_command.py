@@ -102,3 +102,102 @@ def test_failures_show_an_error_and_still_complete(
     assert note["type"] == "errorMessage"
     assert expected in note["message"]
     assert len(note["message"]) <= 150
+
+
+# ----------------------------------------------------------------------------- send events
+
+PENDING = "mailsyncPendingLinks"
+CHOSEN = [
+    {"kind": "opportunity", "id": 7, "name": "Acme renewal"},
+    {"kind": "contact", "id": 3, "name": "Ann Buyer"},
+]
+
+
+def send(node: str, **scenario: Any) -> dict[str, Any]:
+    scenario = {
+        "mode": "compose",
+        "handler": "onMessageSendHandler",
+        "customProperties": {PENDING: json.dumps(CHOSEN)},
+    } | scenario
+    report = run(node, **scenario)
+    # whatever happened, the mail goes out
+    assert report["completedWith"] == [{"allowEvent": True}]
+    return report
+
+
+def test_track_on_the_sent_copy_applies_and_clears_links_chosen_while_writing(node: str) -> None:
+    # GIVEN the sent copy still carries links picked while writing
+    report = run(node, customProperties={PENDING: json.dumps(CHOSEN)})
+    # THEN after the track call each is linked under the stored message's Message-ID
+    track, *links = report["fetches"]
+    assert track["url"] == TRACK_URL
+    stored = {"internetMessageId": "<m1@customer.example>"}
+    assert [(f["url"].rsplit("/", 2)[-2:], f["body"]) for f in links] == [
+        (["items", "links"], {"item": stored, "target": {"kind": k, "id": i}})
+        for k, i in (("opportunity", 7), ("contact", 3))
+    ]
+    assert report["customProperties"] == {}
+    (note,) = report["notifications"]
+    assert note["message"].endswith("+ 2 link(s) chosen while writing")
+
+
+def test_send_applies_pending_links_with_a_snapshot_of_the_message_as_sent(node: str) -> None:
+    report = send(node)
+    posts = report["fetches"]
+    assert [p["body"]["target"] for p in posts] == [
+        {"kind": "opportunity", "id": 7},
+        {"kind": "contact", "id": 3},
+    ]
+    snapshot = posts[0]["body"]["snapshot"]
+    assert posts[0]["body"]["item"] == {"itemId": "rest:v2.0:AAMkAD-saved-draft"}
+    assert snapshot["mode"] == "read" and snapshot["kind"] == "message"
+    assert snapshot["from"] == {"name": "Sam Seller", "address": "sam@ours.example"}
+    assert snapshot["to"] == [{"name": "Ann Buyer", "address": "ann@customer.example"}]
+    assert snapshot["sentAt"] and "internetMessageId" not in snapshot
+    # one snapshot for all links, so they land on one stored message
+    assert posts[1]["body"]["snapshot"] == snapshot
+    assert 'getAccessToken:{"allowSignInPrompt":false,"allowConsentPrompt":false,' in "".join(
+        report["calls"]
+    )
+    kept = json.loads(report["customProperties"][PENDING])
+    assert all(link["appliedAt"] == snapshot["sentAt"] for link in kept)
+
+
+def test_send_records_which_links_reached_the_crm_when_one_is_refused(node: str) -> None:
+    # GIVEN the CRM takes the first link and fails on the second
+    report = send(node, linkStatuses=[201, 500])
+    # THEN the first is marked applied, the second stays pending for the sent copy
+    first, second = json.loads(report["customProperties"][PENDING])
+    assert first["appliedAt"] and "appliedAt" not in second
+
+
+def test_send_without_a_token_leaves_everything_pending(node: str) -> None:
+    report = send(node, token=None)
+    assert report["fetches"] == []
+    assert report["customProperties"] is None  # the item's links were not rewritten
+
+
+def test_send_does_not_wait_for_a_backend_that_never_answers(node: str) -> None:
+    # GIVEN a CRM that accepts the connection and never answers
+    report = send(node, hang=True)
+    # THEN the handler gives up before Outlook's five-second "taking longer" dialog
+    assert len(report["fetches"]) == 1
+    assert 3500 <= report["elapsedMs"] < 5000
+    assert report["customProperties"] is None
+
+
+def test_meeting_send_stores_the_organizers_meeting(node: str) -> None:
+    report = send(node, kind="meeting", handler="onAppointmentSendHandler")
+    snapshot = report["fetches"][0]["body"]["snapshot"]
+    assert snapshot["kind"] == "meeting"
+    assert snapshot["organizer"] == {"name": "Sam Seller", "address": "sam@ours.example"}
+    assert snapshot["start"] == "2026-01-05T09:00:00.000Z"
+    assert not any(call.startswith("internetHeaders") for call in report["calls"])
+
+
+def test_unreadable_pending_links_are_left_as_they_are(node: str) -> None:
+    # GIVEN a pending-links property that is not JSON (another add-in version, a broken write)
+    report = send(node, customProperties={PENDING: "{not json"})
+    # THEN the mail goes out, nothing is posted, and the property is not overwritten
+    assert report["fetches"] == []
+    assert report["customProperties"] is None
