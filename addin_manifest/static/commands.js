@@ -22,14 +22,17 @@ var MAILSYNC_TRACK_HEADER = "X-Mailsync-Track";
 var MAILSYNC_MAX_NOTIFICATION = 150; // Outlook rejects longer notification messages.
 
 /**
- * The API root, derived from where this file is served (<base>/addin/commands.html, or
- * <base>/addin/commands.js in the JavaScript-only runtime, which has no document).
+ * The API root, derived from where this file is served: <base>/addin/commands.html, or in
+ * classic Outlook's JavaScript-only runtime (no document) <base>/addin/commands.js, which
+ * Office.context.urls.javascriptRuntimeUrl names (Mailbox 1.14). Without either, a send
+ * handler fails and the links stay pending on the item (see "send events" below).
  */
 function mailsyncApiUrl(path) {
+  var urls = typeof Office !== "undefined" && Office.context && Office.context.urls;
   var here =
     typeof document !== "undefined" && document.baseURI
       ? document.baseURI
-      : globalThis.location && globalThis.location.href;
+      : (urls && urls.javascriptRuntimeUrl) || (globalThis.location && globalThis.location.href);
   if (!here) throw new Error("mailsync: cannot tell where the add-in is served from");
   return new URL("../api/v1/" + path, here).toString();
 }

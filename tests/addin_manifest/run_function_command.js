@@ -5,7 +5,9 @@
 // SCENARIO: {mode: "read"|"compose", kind: "message"|"meeting", status: 200, links: [...],
 //            token: "tok" | null (null = sign-in fails), handler: "trackInCrm",
 //            customProperties: {name: value}, linkStatuses: [201, 500, ...] (POST items/links
-//            answers in order), hang: false (true = the backend never answers)}
+//            answers in order), hang: false (true = the backend never answers),
+//            jsRuntime: false (true = classic Outlook's JavaScript-only runtime: no document,
+//            the script's URL in Office.context.urls)}
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -160,17 +162,13 @@ async function fetch(url, init) {
   };
 }
 
-const context = vm.createContext({
-  Office,
-  OfficeRuntime,
-  fetch,
-  URL,
-  console,
-  setTimeout,
-  clearTimeout,
-  Date,
-  document: { baseURI: "https://crm.example.com/sales/addin/commands.html" },
-});
+const globals = { Office, OfficeRuntime, fetch, URL, console, setTimeout, clearTimeout, Date };
+if (scenario.jsRuntime) {
+  Office.context.urls = { javascriptRuntimeUrl: "https://crm.example.com/sales/addin/commands.js" };
+} else {
+  globals.document = { baseURI: "https://crm.example.com/sales/addin/commands.html" };
+}
+const context = vm.createContext(globals);
 const source = path.join(__dirname, "..", "..", "addin_manifest", "static", "commands.js");
 vm.runInContext(fs.readFileSync(source, "utf8"), context, { filename: source });
 

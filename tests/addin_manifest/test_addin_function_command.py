@@ -201,3 +201,14 @@ def test_unreadable_pending_links_are_left_as_they_are(node: str) -> None:
     # THEN the mail goes out, nothing is posted, and the property is not overwritten
     assert report["fetches"] == []
     assert report["customProperties"] is None
+
+
+def test_send_in_classic_outlooks_javascript_runtime_finds_the_api_by_the_script_url(
+    node: str,
+) -> None:
+    # GIVEN classic Outlook on Windows: the handler runs from commands.js, without a document
+    report = send(node, jsRuntime=True)
+    # THEN the API is found next to the script, as it is next to commands.html elsewhere
+    assert {f["url"] for f in report["fetches"]} == {
+        "https://crm.example.com/sales/api/v1/items/links"
+    }
