@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -336,16 +337,29 @@ class MessageCopy(Base):
     )
 
 
+PANE_MEETING_ROWS = "meeting_key LIKE 'exchange-item:%'"
+"""Meetings the add-in stored by Exchange item id (crm_store.meeting_merge.PANE_KEY_PREFIX)."""
+
+
 class Meeting(Timestamped, Base):
     """One meeting occurrence, keyed by iCalendar UID (+ recurrence id).
 
     The add-in stores a meeting it cannot name by UID under ``exchange-item:<id>``;
     ``ix_meetings_identity`` finds it again by organizer and start to merge it
-    with the daemon's row (crm_store.meeting_merge).
+    with the daemon's row (crm_store.meeting_merge); ``ix_meetings_pane_start``
+    holds only those rows, for the sync's per-page look.
     """
 
     __tablename__ = "meetings"
-    __table_args__ = (Index("ix_meetings_identity", "organizer_address", "start_at"),)
+    __table_args__ = (
+        Index("ix_meetings_identity", "organizer_address", "start_at"),
+        Index(
+            "ix_meetings_pane_start",
+            "start_at",
+            sqlite_where=text(PANE_MEETING_ROWS),
+            postgresql_where=text(PANE_MEETING_ROWS),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     meeting_key: Mapped[str] = mapped_column(String(1100), unique=True)
