@@ -54,11 +54,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, true, tuple_, update
+from sqlalchemy import case, delete, func, select, text, true, update
 from sqlalchemy.orm import Session
 
 from crm_store.items import ItemKind, MeetingItem
 from crm_store.models import (
+    PANE_MEETING_ROWS,
     Link,
     LinkSuggestion,
     Mailbox,
@@ -67,12 +68,17 @@ from crm_store.models import (
     MeetingCopy,
     Suppression,
 )
-from crm_store.upsert import IN_LIST_CHUNK, chunks, table_of
+from crm_store.upsert import chunks, table_of
 
 PANE_KEY_PREFIX = "exchange-item:"
-"""``meeting_key`` prefix of a meeting the add-in stored by its Exchange item id."""
+"""``meeting_key`` prefix of a meeting the add-in stored by its Exchange item id.
+
+``models.PANE_MEETING_ROWS`` (the partial index's predicate) spells it in SQL.
+"""
 
 _MEETING = ItemKind.MEETING.value
+SLOTS_PER_QUERY = 1_000
+"""(organizer, start) pairs looked up in one query: a sync page's meetings, with room to spare."""
 _RANK = {"person": 2, "rule": 1, "inferred": 0}
 
 
@@ -125,32 +131,43 @@ class SameMeeting:
 
 def meetings_with_identity(session: Session, identity: MeetingIdentity) -> list[SameMeeting]:
     """Every stored meeting with ``identity``, pane rows included, oldest first."""
-    found = _stored_with_identities(session, [identity])
-    return sorted(found.get(identity, []), key=lambda m: m.id)
+    stored = _stored_at(session, [(identity.organizer, identity.start)])
+    return sorted((m for m, found in stored if found == identity), key=lambda m: m.id)
 
 
-def _stored_with_identities(
-    session: Session, identities: Collection[MeetingIdentity]
-) -> dict[MeetingIdentity, list[SameMeeting]]:
-    """One indexed query (per few thousand) by (organizer, start); the rest is compared here."""
-    wanted = set(identities)
-    pairs = sorted({(i.organizer, i.start) for i in wanted})
-    found: dict[MeetingIdentity, list[SameMeeting]] = {}
-    for chunk in chunks(pairs, IN_LIST_CHUNK // 2):
-        rows = session.execute(
-            select(
-                Meeting.id,
-                Meeting.meeting_key,
-                Meeting.organizer_address,
-                Meeting.start_at,
-                Meeting.end_at,
-                Meeting.subject,
-            ).where(tuple_(Meeting.organizer_address, Meeting.start_at).in_(chunk))
-        )
-        for ident, key, organizer, start, end, subject in rows:
-            identity = _identity(organizer or "", start, end, subject)
-            if identity in wanted:
-                found.setdefault(identity, []).append(SameMeeting(int(ident), key))
+def _stored_at(
+    session: Session, slots: Collection[tuple[str, datetime]], *, panes_only: bool = False
+) -> list[tuple[SameMeeting, MeetingIdentity]]:
+    """The meetings of these organizers at these starts, one indexed query per thousand slots.
+
+    All meetings: ``organizer IN (…) AND start_at IN (…)`` through
+    ``ix_meetings_identity`` (SQLite scans a whole index for a row-value
+    ``(a, b) IN (VALUES …)`` but seeks two plain IN lists). Pane rows only:
+    ``start_at IN (…)`` under the partial index's own predicate, so the
+    lookup reads that small index and the organizer is compared here. Either
+    way a few rows more may come back; callers compare identities anyway.
+    """
+    found: list[tuple[SameMeeting, MeetingIdentity]] = []
+    organizers = {organizer for organizer, _ in slots}
+    for group in chunks(list(slots), SLOTS_PER_QUERY):
+        statement = select(
+            Meeting.id,
+            Meeting.meeting_key,
+            Meeting.organizer_address,
+            Meeting.start_at,
+            Meeting.end_at,
+            Meeting.subject,
+        ).where(Meeting.start_at.in_({start for _, start in group}))
+        if panes_only:
+            statement = statement.where(text(PANE_MEETING_ROWS))
+        else:
+            statement = statement.where(
+                Meeting.organizer_address.in_({organizer for organizer, _ in group})
+            )
+        for ident, key, organizer, start, end, subject in session.execute(statement):
+            if organizer in organizers:
+                identity = _identity(organizer, start, end, subject)
+                found.append((SameMeeting(int(ident), key), identity))
     return found
 
 
@@ -176,20 +193,33 @@ def merge_pane_meetings(
     or in the mailbox of the meeting's organizer or an attendee: a snapshot's
     claims never buy access to another person's meeting.
     """
+    # The sync's common case is a page with no pane row anywhere near: one query
+    # that reads only pane rows answers it, and nothing else is computed.
+    slots = {
+        (item.organizer.address, item.start)
+        for item in meetings
+        if item.organizer is not None and not is_pane_key(item.meeting_key)
+    }
+    panes = _stored_at(session, slots, panes_only=True) if slots else []
+    if not panes:
+        return 0
     by_identity: dict[MeetingIdentity, tuple[int, frozenset[str]]] = {}
     for item in meetings:
         identity = meeting_identity(item)
         if identity is not None and not is_pane_key(item.meeting_key):
             people = frozenset(a.address for a in item.participants)
             by_identity[identity] = (meeting_ids[item.meeting_key], people)
-    if not by_identity:
-        return 0
+    claimed = {identity for _, identity in panes if identity in by_identity}
+    stored: dict[MeetingIdentity, list[SameMeeting]] = {}
+    for meeting, identity in _stored_at(session, {(i.organizer, i.start) for i in claimed}):
+        if identity in claimed:
+            stored.setdefault(identity, []).append(meeting)
     wanted: dict[int, tuple[int, frozenset[str]]] = {}
-    for identity, stored in _stored_with_identities(session, by_identity).items():
+    for identity, same in stored.items():
         real_id, people = by_identity[identity]
-        if {m.id for m in stored if not m.from_pane} != {real_id}:
+        if {m.id for m in same if not m.from_pane} != {real_id}:
             continue  # ambiguous: another meeting has this identity too
-        wanted.update((m.id, (real_id, people)) for m in stored if m.from_pane)
+        wanted.update((m.id, (real_id, people)) for m in same if m.from_pane)
     if not wanted:
         return 0
     outsiders = _copies_outside(session, mailbox_id, wanted)

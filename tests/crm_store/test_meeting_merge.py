@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from crm_store.items import ItemKind, LinkSpec, MeetingItem, OriginKind, TargetKind
 from crm_store.links import link_by_person, links_for_item, unlink_by_person
 from crm_store.meeting_merge import PANE_KEY_PREFIX, meeting_identity, normalised_subject
-from crm_store.models import Link, LinkSuggestion, Meeting, MeetingCopy, Suppression
+from crm_store.models import (
+    PANE_MEETING_ROWS,
+    Link,
+    LinkSuggestion,
+    Meeting,
+    MeetingCopy,
+    Suppression,
+)
 from crm_store.sync_writes import PageWrite, apply_page
 from tests.crm_store.snapshot import store_rows
 from tests.factories import (
@@ -78,6 +85,8 @@ def test_the_identity_ignores_case_spacing_and_the_offset_of_the_start() -> None
     assert meeting_identity(pane) == meeting_identity(daemon)
     assert normalised_subject("  kick-off   CALL ") == "kick-off call"
     assert meeting_identity(dataclasses.replace(daemon, organizer=None)) is None
+    # AND the partial index's predicate names exactly the add-in's rows
+    assert f"meeting_key LIKE '{PANE_KEY_PREFIX}%'" == PANE_MEETING_ROWS
 
 
 def test_a_pane_meeting_merges_into_the_daemons_copy_with_links_and_suppressions(
