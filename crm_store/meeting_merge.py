@@ -198,7 +198,9 @@ def merge_pane_meetings(
     slots = {
         (item.organizer.address, item.start)
         for item in meetings
-        if item.organizer is not None and not is_pane_key(item.meeting_key)
+        if item.organizer is not None
+        and item.organizer.address
+        and not is_pane_key(item.meeting_key)
     }
     panes = _stored_at(session, slots, panes_only=True) if slots else []
     if not panes:
