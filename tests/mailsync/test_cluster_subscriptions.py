@@ -1,8 +1,9 @@
-"""The subscription job against the sandbox over real HTTP: creation backoff, renewal, 404.
+"""The subscription jobs against the sandbox over real HTTP: creation backoff, renewal, 404.
 
-The job runs in-process with a clock the test moves, so days of subscription
-life pass in seconds; Graph (the sandbox), the web endpoint answering the
-handshakes (uvicorn on loopback) and the PostgreSQL queue are the real ones.
+They run in-process (``SubscriptionKeeper``) with a clock the test moves, so
+days of subscription life pass in seconds; Graph (the sandbox), the web
+endpoint answering the handshakes (uvicorn on loopback) and the PostgreSQL
+queue are the real ones.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from crm_store.database import make_session_factory, session_scope
 from crm_store.models import GraphSubscriptionAttempt
 from mailsync.cluster.pg_budget import PostgresBudget
 from mailsync.cluster.queue import MailsyncApp, client_app
-from mailsync.cluster.tasks import WorkerRuntime
+from mailsync.cluster.subscriptions import SubscriptionKeeper
 from mailsync.cluster.ticker import ClusterTicker
 from mailsync.config import Settings, load_settings
 from mailsync.mailboxes import register_mailboxes
-from mailsync.runtime import budget_limits, registry_for, sync_engine_for
+from mailsync.runtime import budget_limits, registry_for
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox
 from tests.conftest import MigratedDatabase
 from tests.e2e.servers import serve_on_loopback
@@ -62,20 +63,20 @@ def _settings(tmp_path: Path, sandbox: SandboxHandle, db_url: str, base_url: str
 
 
 @contextmanager
-def _runtime(settings: Settings, db: MigratedDatabase) -> Iterator[tuple[WorkerRuntime, Clock]]:
+def _keeper(settings: Settings, db: MigratedDatabase) -> Iterator[tuple[SubscriptionKeeper, Clock]]:
+    """The subscription jobs as a worker runs them, on a clock the test moves."""
     sessions = make_session_factory(db.engine)
     with session_scope(sessions, write=True) as session:
         register_mailboxes(session, settings.mailboxes)
     app: MailsyncApp = client_app(db.url)
     clock = Clock()
+    budget = PostgresBudget(db.engine, budget_limits(settings))
     try:
         yield (
-            WorkerRuntime(
+            SubscriptionKeeper(
                 settings=settings,
                 sessions=sessions,
-                engine=sync_engine_for(settings, sessions),
-                registry=registry_for(settings, PostgresBudget(db.engine, budget_limits(settings))),
-                slots=PostgresBudget(db.engine, budget_limits(settings)),
+                registry=registry_for(settings, budget),
                 app=app,
                 clock=clock,
             ),
@@ -123,9 +124,9 @@ def test_a_refused_creation_backs_off_and_polling_goes_on(
     with running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=10) as sandbox:
         # GIVEN push on, but a notification URL Graph's validation request cannot reach
         settings = _settings(tmp_path, sandbox, cluster_db.url, _dead_url())
-        with _runtime(settings, cluster_db) as (runtime, clock):
+        with _keeper(settings, cluster_db) as (keeper, clock):
             # WHEN the subscription job runs
-            assert runtime.maintain_subscriptions() == "failed 4"
+            assert keeper.maintain() == "failed 4"
             # THEN each (mailbox, kind) records its failure and waits a minute
             attempts = _attempts(cluster_db)
             assert len(attempts) == 4
@@ -134,16 +135,16 @@ def test_a_refused_creation_backs_off_and_polling_goes_on(
             assert refused == 4
             # WHEN it runs again within that minute, THEN Graph is not asked again
             clock.now = START + timedelta(seconds=30)
-            assert runtime.maintain_subscriptions() == "nothing to do"
+            assert keeper.maintain() == "nothing to do"
             assert sandbox.subscriptions()["counters"]["validation_failed"] == refused
             # WHEN it runs after the minute, THEN it tries again and waits twice as long
             clock.now = START + timedelta(seconds=61)
-            assert runtime.maintain_subscriptions() == "failed 4"
+            assert keeper.maintain() == "failed 4"
             assert {v for v in _attempts(cluster_db).values()} == {
                 (2, clock.now + timedelta(seconds=120))
             }
             # AND polling is not held up: the ticker queues the due syncs all the same
-            report = ClusterTicker(settings, runtime.sessions, runtime.app, clock=clock).tick()
+            report = ClusterTicker(settings, keeper.sessions, keeper.app, clock=clock).tick()
             assert report.queued == 2
             assert _queued_syncs(cluster_db) == sorted(sandbox.mailboxes)
 
@@ -161,9 +162,9 @@ def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
         # GIVEN the web service answering Graph's handshakes, and every mailbox subscribed
         with (
             serve_on_loopback(build),
-            _runtime(holder["settings"], cluster_db) as (runtime, clock),
+            _keeper(holder["settings"], cluster_db) as (keeper, clock),
         ):
-            assert runtime.maintain_subscriptions() == "created 4"
+            assert keeper.maintain() == "created 4"
             held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
             assert {s["resource"].rsplit("/", 1)[1] for s in held.values()} == {
                 "messages",
@@ -179,9 +180,9 @@ def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
                 a for a in sandbox.mailboxes if f"users/{a}/" in held[lost]["resource"]
             )
             # WHEN the job runs inside the renewal margin (720 minutes before expiry)
-            assert runtime.maintain_subscriptions() == "nothing to do"
+            assert keeper.maintain() == "nothing to do"
             clock.now = START + timedelta(minutes=4320 - 719)
-            result = runtime.maintain_subscriptions()
+            result = keeper.maintain()
             # THEN three are renewed to a later expiry, the lost one is created anew,
             assert result == "renewed 3, recreated 1"
             now_held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
