@@ -125,6 +125,13 @@ class MessageItem:
         return (*head, *self.to, *self.cc, *self.bcc)
 
 
+FALLBACK_KEY_PREFIX = "hash:"
+"""``message_key`` prefix of a message stored without Message-ID (``stable_header_key``).
+
+``models.FALLBACK_KEY_MESSAGE_ROWS`` (a partial index's predicate) spells it in SQL.
+"""
+
+
 def stable_header_key(
     *, sender: str, recipients: list[str], subject: str, sent_at: datetime | None
 ) -> str:
@@ -135,7 +142,7 @@ def stable_header_key(
     """
     stamp = sent_at.isoformat(timespec="seconds") if sent_at else ""
     raw = "\x1f".join([sender.lower(), ",".join(recipients), subject.strip(), stamp])
-    return "hash:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
+    return FALLBACK_KEY_PREFIX + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,10 +276,28 @@ class SyncCursor(Base):
 # --------------------------------------------------------------------------- correspondence
 
 
+FALLBACK_KEY_MESSAGE_ROWS = "message_key LIKE 'hash:%'"
+"""Messages keyed by the stable-header hash (crm_store.items.FALLBACK_KEY_PREFIX): no Message-ID."""
+
+
 class Message(Timestamped, Base):
-    """One email, stored once however many mailboxes hold it (invariant 2)."""
+    """One email, stored once however many mailboxes hold it (invariant 2).
+
+    ``ix_messages_fallback_sent`` holds only the rows without a Message-ID (the
+    add-in's, stored at send), for the sync's per-page look for the send-time
+    row of a message it brings (crm_store.message_merge).
+    """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        Index(
+            "ix_messages_fallback_sent",
+            "sender_address",
+            "sent_at",
+            sqlite_where=text(FALLBACK_KEY_MESSAGE_ROWS),
+            postgresql_where=text(FALLBACK_KEY_MESSAGE_ROWS),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     message_key: Mapped[str] = mapped_column(String(998), unique=True)
