@@ -7,6 +7,9 @@
   mailbox. A creation Graph refuses is retried after a delay that doubles per
   failure (``creation_retry_delay``); it never holds up the other mailboxes
   or polling, which carries on at the safety interval;
+- a subscription made before we asked for lifecycle notifications (its
+  renewal shows no ``lifecycleNotificationUrl``, which Graph cannot add
+  later) is replaced by a new one at its next renewal;
 - ``reauthorize`` answers a ``reauthorizationRequired`` lifecycle
   notification by renewing, which reauthorizes and extends at once;
 - ``recreate`` answers ``subscriptionRemoved``: a new subscription, then a
@@ -49,6 +52,7 @@ from mailsync.providers.base import ProviderError
 from mailsync.providers.graph.subscriptions import (
     RESOURCE_KINDS,
     GraphSubscriptions,
+    Subscription,
     SubscriptionGone,
 )
 from mailsync.runtime import GraphFactory, ProviderRegistry
@@ -75,6 +79,7 @@ class SubscriptionResult(StrEnum):
     RENEWED = "renewed"
     CREATED = "created"
     RECREATED = "recreated"
+    UPGRADED = "given a lifecycle URL"
     FAILED = "failed"
     UNKNOWN = "unknown subscription (replaced already, or its mailbox disabled)"
 
@@ -154,7 +159,7 @@ class SubscriptionKeeper:
         if client is None:
             return SubscriptionResult.FAILED
         try:
-            granted = client.renew(row.subscription_id, self._expiry(now))
+            renewal = client.renew(row.subscription_id, self._expiry(now))
         except SubscriptionGone as exc:
             log.info("mailbox %s: %s subscription gone (%s)", row.address, row.resource_kind, exc)
             return self._replace(row, now, reason="gone at renewal")
@@ -165,8 +170,53 @@ class SubscriptionKeeper:
             )
             return SubscriptionResult.FAILED
         with session_scope(self.sessions, write=True) as session:
-            record_renewal(session, row.subscription_id, granted, now)
+            record_renewal(session, row.subscription_id, renewal.expires_at, now)
+        if not renewal.has_lifecycle_url:
+            return self._add_lifecycle_url(client, row, now)
         return SubscriptionResult.RENEWED
+
+    def _add_lifecycle_url(
+        self, client: GraphSubscriptions, row: SubscriptionRow, now: datetime
+    ) -> SubscriptionResult:
+        """A subscription made before we asked for lifecycle notifications gets a successor.
+
+        Graph cannot add ``lifecycleNotificationUrl`` to an existing
+        subscription, so a new one replaces it; the old one notifies until the
+        swap, so no change goes unnoticed and no extra sync is needed.
+        """
+        try:
+            made, secret = self._subscribe(client, row.address, row.resource_kind, now)
+        except ProviderError as exc:
+            log.warning(
+                "mailbox %s: %s subscription still without lifecycle notifications "
+                "(next renewal tries again): %s",
+                row.address,
+                row.resource_kind,
+                exc,
+            )
+            return SubscriptionResult.RENEWED
+        with session_scope(self.sessions, write=True) as session:
+            forget_subscription(session, row.subscription_id)
+            save_subscription(
+                session,
+                mailbox_id=row.mailbox_id,
+                resource_kind=row.resource_kind,
+                subscription_id=made.subscription_id,
+                resource=made.resource,
+                client_state=secret,
+                expires_at=made.expires_at,
+            )
+        try:
+            client.delete(row.subscription_id)
+        except ProviderError as exc:
+            log.warning(
+                "mailbox %s: old %s subscription %s left to expire at Graph: %s",
+                row.address,
+                row.resource_kind,
+                row.subscription_id,
+                exc,
+            )
+        return SubscriptionResult.UPGRADED
 
     def _replace(self, row: SubscriptionRow, now: datetime, *, reason: str) -> SubscriptionResult:
         """A new subscription for the same (mailbox, kind), then a sync: notifications of
@@ -177,22 +227,33 @@ class SubscriptionKeeper:
         request_sync(self.app, row.mailbox_id, reason=f"{row.resource_kind} subscription {reason}")
         return SubscriptionResult.RECREATED if made else SubscriptionResult.FAILED
 
-    def _create(self, mailbox_id: int, address: str, kind: str, now: datetime) -> bool:
+    def _subscribe(
+        self, client: GraphSubscriptions, address: str, kind: str, now: datetime
+    ) -> tuple[Subscription, str]:
+        """A new subscription, and the clientState secret Graph will echo (we keep its hash)."""
         push = self.settings.push
-        client = self._subscriptions_client(address)
-        lifecycle_url = push.lifecycle_notification_url
-        if client is None or push.notification_url is None or lifecycle_url is None:
-            return False
+        notification_url, lifecycle_url = push.notification_url, push.lifecycle_notification_url
+        if notification_url is None or lifecycle_url is None:
+            # [push] refuses enabled = true without notification_url at start.
+            raise RuntimeError("push is on without a notification_url")
         secret = secrets.token_urlsafe(32)
+        made = client.create(
+            address,
+            kind,
+            notification_url=notification_url,
+            lifecycle_url=lifecycle_url,
+            client_state=secret,
+            expires_at=self._expiry(now),
+        )
+        return made, secret
+
+    def _create(self, mailbox_id: int, address: str, kind: str, now: datetime) -> bool:
+        """Subscribe, or record the failure with the time of the next try."""
+        client = self._subscriptions_client(address)
+        if client is None:
+            return False
         try:
-            made = client.create(
-                address,
-                kind,
-                notification_url=push.notification_url,
-                lifecycle_url=lifecycle_url,
-                client_state=secret,
-                expires_at=self._expiry(now),
-            )
+            made, secret = self._subscribe(client, address, kind, now)
         except ProviderError as exc:
             with session_scope(self.sessions, write=True) as session:
                 failures = creation_failures(session, mailbox_id, kind) + 1

@@ -749,10 +749,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, payload: Any, headers: dict[str, str], *, drop: bool = False
     ) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        # 204 has no body, not even "null": a client reuses the connection and
+        # would read leftover bytes as the start of the next response.
+        no_content = status == 204
+        data = b"" if no_content else json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
+        if not no_content:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
         self.send_header("request-id", str(uuid.uuid4()))
         for name, value in headers.items():
             self.send_header(name, value)

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select, text
 
 from crm_store.database import make_session_factory, session_scope
-from crm_store.models import GraphSubscriptionAttempt
+from crm_store.models import GraphSubscriptionAttempt, Mailbox
+from crm_store.subscriptions import save_subscription
 from mailsync.cluster.pg_budget import PostgresBudget
 from mailsync.cluster.queue import MailsyncApp, client_app
 from mailsync.cluster.subscriptions import SubscriptionKeeper
@@ -206,3 +207,66 @@ def _graph_delete(sandbox: SandboxHandle, subscription_id: str) -> None:
             headers={"Authorization": f"Bearer {sandbox.app_token()}"},
         )
     assert response.status_code == 204, response.text
+
+
+def test_a_subscription_without_lifecycle_notifications_is_replaced_at_renewal(
+    tmp_path: Path, cluster_db: MigratedDatabase
+) -> None:
+    with running_sandbox(seed=5, mailboxes=1, messages_per_mailbox=10) as sandbox:
+        holder: dict[str, Settings] = {}
+
+        def build(base_url: str) -> Any:
+            holder["settings"] = _settings(tmp_path, sandbox, cluster_db.url, base_url)
+            return create_app(holder["settings"], make_session_factory(cluster_db.engine))
+
+        with (
+            serve_on_loopback(build) as base_url,
+            _keeper(holder["settings"], cluster_db) as (keeper, clock),
+        ):
+            # GIVEN a mail subscription made before lifecycle notifications were asked for
+            address = sandbox.mailboxes[0]
+            old = _graph_create(sandbox, address, f"{base_url}{NOTIFY_PATH}", "old-secret")
+            with session_scope(keeper.sessions, write=True) as session:
+                mailbox_id = session.scalar(select(Mailbox.id).where(Mailbox.address == address))
+                assert mailbox_id is not None
+                save_subscription(
+                    session,
+                    mailbox_id=mailbox_id,
+                    resource_kind="messages",
+                    subscription_id=old,
+                    resource=f"users/{address}/messages",
+                    client_state="old-secret",
+                    expires_at=START + timedelta(minutes=4320),
+                )
+            assert keeper.maintain() == "created 1"  # the calendar's
+            # WHEN it is renewed
+            clock.now = START + timedelta(minutes=4320 - 719)
+            # THEN a subscription with a lifecycle URL replaces it, in Graph and in the store
+            assert keeper.maintain() == "renewed 1, given a lifecycle URL 1"
+            held = sandbox.subscriptions()["subscriptions"]
+            assert old not in {s["id"] for s in held}
+            assert all(s["lifecycleNotificationUrl"] for s in held)
+            with cluster_db.engine.connect() as conn:
+                stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
+            assert stored == {s["id"] for s in held}
+            # AND no sync was needed: the old one notified until the new one took over
+            assert _queued_syncs(cluster_db) == []
+
+
+def _graph_create(sandbox: SandboxHandle, address: str, url: str, client_state: str) -> str:
+    with sandbox.httpx_client() as client:
+        response = client.post(
+            f"{sandbox.graph_url}/subscriptions",
+            headers={"Authorization": f"Bearer {sandbox.app_token()}"},
+            json={
+                "changeType": "created,updated,deleted",
+                "notificationUrl": url,
+                "resource": f"users/{address}/messages",
+                "expirationDateTime": (START + timedelta(minutes=4320)).strftime(
+                    "%Y-%m-%dT%H:%M:%S.0000000Z"
+                ),
+                "clientState": client_state,
+            },
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

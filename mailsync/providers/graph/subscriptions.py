@@ -62,6 +62,13 @@ class Subscription:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    expires_at: datetime
+    has_lifecycle_url: bool
+    """False for a subscription made before we asked for lifecycle notifications."""
+
+
 class GraphSubscriptions:
     """Subscription calls for one mailbox, through that mailbox's transport (and budget)."""
 
@@ -97,7 +104,7 @@ class GraphSubscriptions:
             expires_at=_parse_time(_text(created, "expirationDateTime")),
         )
 
-    def renew(self, subscription_id: str, expires_at: datetime) -> datetime:
+    def renew(self, subscription_id: str, expires_at: datetime) -> Renewal:
         """The new expiry Graph granted (it may shorten what was asked); also reauthorizes.
 
         Raises ``SubscriptionGone`` when Graph no longer has the subscription.
@@ -113,7 +120,22 @@ class GraphSubscriptions:
             if exc.status == 404:
                 raise SubscriptionGone(str(exc), status=404) from exc
             raise
-        return _parse_time(_text(renewed, "expirationDateTime"))
+        return Renewal(
+            expires_at=_parse_time(_text(renewed, "expirationDateTime")),
+            has_lifecycle_url=bool(renewed.get("lifecycleNotificationUrl")),
+        )
+
+    def delete(self, subscription_id: str) -> None:
+        """Stop a subscription (404 counts as done: Graph has already dropped it)."""
+        try:
+            self._transport.delete(
+                f"{self._transport.graph_url}/subscriptions/{quote(subscription_id, safe='')}",
+                folder="",
+                kind="subscription",
+            )
+        except PermanentFailure as exc:
+            if exc.status != 404:
+                raise
 
 
 def _graph_time(moment: datetime) -> str:

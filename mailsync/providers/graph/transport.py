@@ -81,6 +81,9 @@ class GraphTransport:
     ) -> dict[str, Any]:
         return self._send("PATCH", url, folder=folder, kind=kind, body=body)
 
+    def delete(self, url: str, *, folder: str, kind: str) -> None:
+        self._send("DELETE", url, folder=folder, kind=kind, body=None)
+
     def _send(
         self, method: str, url: str, *, folder: str, kind: str, body: dict[str, Any] | None
     ) -> dict[str, Any]:
