@@ -39,36 +39,25 @@ Both directions:
 
 Merging keeps everything keyed by the pane row's id: its copies (the
 ``addin`` copy of each user who linked it), its body and tracking, links,
-suppressions and suggestions. People outrank rules (invariant 3): a person's
-link beats a rule's on the other row; between a person's link on one row and
-a person's removal on the other, the later decision stands (ties keep the
-link, as ``link_by_person`` lifts a removal). A suggestion a person decided
-beats a pending one. Attendees are not moved: the daemon's page replaces the
+suppressions and suggestions, moved by ``crm_store.item_fold`` (shared with
+the fold of a message stored at send, ``crm_store.message_merge``), people
+outranking rules. Attendees are not moved: the daemon's page replaces the
 meeting's attendee list with its own, complete one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import case, delete, func, select, text, true, update
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from crm_store.item_fold import copies_outside, merge_tracking, move_dependants
 from crm_store.items import ItemKind, MeetingItem
-from crm_store.models import (
-    PANE_MEETING_ROWS,
-    Link,
-    LinkSuggestion,
-    Mailbox,
-    Meeting,
-    MeetingAttendee,
-    MeetingCopy,
-    Suppression,
-)
-from crm_store.upsert import chunks, table_of
+from crm_store.models import PANE_MEETING_ROWS, Meeting, MeetingAttendee
+from crm_store.upsert import chunks
 
 PANE_KEY_PREFIX = "exchange-item:"
 """``meeting_key`` prefix of a meeting the add-in stored by its Exchange item id.
@@ -76,10 +65,8 @@ PANE_KEY_PREFIX = "exchange-item:"
 ``models.PANE_MEETING_ROWS`` (the partial index's predicate) spells it in SQL.
 """
 
-_MEETING = ItemKind.MEETING.value
 SLOTS_PER_QUERY = 1_000
 """(organizer, start) pairs looked up in one query: a sync page's meetings, with room to spare."""
-_RANK = {"person": 2, "rule": 1, "inferred": 0}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -224,192 +211,24 @@ def merge_pane_meetings(
         wanted.update((m.id, (real_id, people)) for m in same if m.from_pane)
     if not wanted:
         return 0
-    outsiders = _copies_outside(session, mailbox_id, wanted)
+    named = {pane: people for pane, (_, people) in wanted.items()}
+    outsiders = copies_outside(session, ItemKind.MEETING, mailbox_id, named)
     into = {pane: real for pane, (real, _) in wanted.items() if pane not in outsiders}
     if into:
         _merge(session, into)
     return len(into)
 
 
-def _copies_outside(
-    session: Session, mailbox_id: int, wanted: Mapping[int, tuple[int, frozenset[str]]]
-) -> set[int]:
-    """Pane rows with a copy in a mailbox the meeting does not name (nor the synced one)."""
-    outside: set[int] = set()
-    for chunk in chunks(sorted(wanted)):
-        rows = session.execute(
-            select(MeetingCopy.meeting_id, MeetingCopy.mailbox_id, Mailbox.address)
-            .join(Mailbox, Mailbox.id == MeetingCopy.mailbox_id)
-            .where(MeetingCopy.meeting_id.in_(chunk))
-        )
-        for pane, box, address in rows:
-            _, people = wanted[int(pane)]
-            if int(box) != mailbox_id and address.lower() not in people:
-                outside.add(int(pane))
-    return outside
-
-
 def _merge(session: Session, into: Mapping[int, int]) -> None:
-    panes = sorted(into)
-    reals = sorted(set(into.values()))
-    _merge_meeting_rows(session, into)
-    _merge_links_and_suppressions(session, into, reals)
-    _merge_suggestions(session, into, reals)
-    for chunk in chunks(panes):
-        session.execute(
-            update(MeetingCopy)
-            .where(MeetingCopy.meeting_id.in_(chunk))
-            .values(meeting_id=_mapped(MeetingCopy.meeting_id, into, chunk)),
-            execution_options={"synchronize_session": False},
-        )
+    """Fold the pane rows (``crm_store.item_fold``); their attendees go with them."""
+    merge_tracking(session, Meeting, into, ("body_text",))
+    move_dependants(session, ItemKind.MEETING, into)
+    for chunk in chunks(sorted(into)):
         session.execute(delete(MeetingAttendee).where(MeetingAttendee.meeting_id.in_(chunk)))
         session.execute(
             delete(Meeting).where(Meeting.id.in_(chunk)),
             execution_options={"synchronize_session": False},
         )
-
-
-def _mapped(column: Any, into: Mapping[int, int], ids: Iterable[int]) -> Any:
-    return case({pane: into[pane] for pane in ids}, value=column)
-
-
-def _merge_meeting_rows(session: Session, into: Mapping[int, int]) -> None:
-    """A person tracked the pane row: the merged row is tracked and keeps the pane's body."""
-    tracked: set[int] = set()
-    bodies: dict[int, str] = {}
-    for chunk in chunks(sorted(into)):
-        rows = session.execute(
-            select(Meeting.id, Meeting.tracked, Meeting.body_text).where(Meeting.id.in_(chunk))
-        )
-        for pane, is_tracked, body in rows:
-            real = into[int(pane)]
-            if is_tracked:
-                tracked.add(real)
-            if body is not None:
-                bodies.setdefault(real, body)
-    reals = sorted(tracked | set(bodies))
-    for chunk in chunks(reals):
-        values: dict[str, Any] = {"updated_at": func.now()}
-        if tracked:
-            values["tracked"] = case(
-                (Meeting.id.in_(sorted(tracked)), true()), else_=Meeting.tracked
-            )
-        mine = {real: bodies[real] for real in chunk if real in bodies}
-        if mine:
-            values["body_text"] = func.coalesce(
-                Meeting.body_text, case(mine, value=Meeting.id, else_=None)
-            )
-        session.execute(
-            update(Meeting).where(Meeting.id.in_(chunk)).values(values),
-            execution_options={"synchronize_session": False},
-        )
-
-
-Target = tuple[int, str, int]
-"""(merged meeting id, target kind, target id)."""
-
-
-def _rows_of(
-    session: Session, model: type[Link] | type[Suppression] | type[LinkSuggestion], ids: list[int]
-) -> list[dict[str, Any]]:
-    table = table_of(model)
-    found: list[dict[str, Any]] = []
-    for chunk in chunks(ids):
-        rows = session.execute(
-            select(*table.c)
-            .where(table.c.item_kind == _MEETING, table.c.item_id.in_(chunk))
-            .order_by(table.c.id)
-        )
-        found.extend(dict(row._mapping) for row in rows)
-    return found
-
-
-def _merge_links_and_suppressions(
-    session: Session, into: Mapping[int, int], reals: list[int]
-) -> None:
-    ids = sorted({*into, *reals})
-    links: dict[Target, list[dict[str, Any]]] = {}
-    for row in _rows_of(session, Link, ids):
-        links.setdefault(_target(row, into), []).append(row)
-    removals: dict[Target, list[dict[str, Any]]] = {}
-    for row in _rows_of(session, Suppression, ids):
-        removals.setdefault(_target(row, into), []).append(row)
-
-    kept_links: list[dict[str, Any]] = []
-    kept_removals: list[dict[str, Any]] = []
-    for target in links.keys() | removals.keys():
-        # The merged row's own link first: between equals, nothing changes.
-        candidates = sorted(
-            links.get(target, []),
-            key=lambda r: (-_RANK[r["origin_kind"]], r["item_id"] in into, r["id"]),
-        )
-        link = candidates[0] if candidates else None
-        removal = max(removals.get(target, []), key=lambda r: r["created_at"], default=None)
-        if link is not None and removal is not None:
-            person_later = link["origin_kind"] == "person" and not (
-                removal["created_at"] > link["created_at"]
-            )
-            if person_later:
-                removal = None
-            else:
-                link = None
-        if link is not None:
-            kept_links.append(link)
-        if removal is not None:
-            kept_removals.append(removal)
-    _replace(session, Link, into, _flatten(links), kept_links)
-    _replace(session, Suppression, into, _flatten(removals), kept_removals)
-
-
-def _merge_suggestions(session: Session, into: Mapping[int, int], reals: list[int]) -> None:
-    suggestions: dict[Target, list[dict[str, Any]]] = {}
-    for row in _rows_of(session, LinkSuggestion, sorted({*into, *reals})):
-        suggestions.setdefault(_target(row, into), []).append(row)
-    kept = [
-        min(rows, key=lambda r: (r["status"] == "pending", r["item_id"] in into, r["id"]))
-        for rows in suggestions.values()
-    ]
-    _replace(session, LinkSuggestion, into, _flatten(suggestions), kept)
-
-
-def _target(row: Mapping[str, Any], into: Mapping[int, int]) -> Target:
-    item_id = int(row["item_id"])
-    return (into.get(item_id, item_id), row["target_kind"], int(row["target_id"]))
-
-
-def _flatten(grouped: Mapping[Target, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [row for rows in grouped.values() for row in rows]
-
-
-def _replace(
-    session: Session,
-    model: type[Link] | type[Suppression] | type[LinkSuggestion],
-    into: Mapping[int, int],
-    rows: list[dict[str, Any]],
-    kept: list[dict[str, Any]],
-) -> None:
-    """Delete what lost; move what the pane rows keep onto the merged id, row ids unchanged.
-
-    Moving in place keeps each link's id and creation time, so the merged
-    meeting lists its links in the order they were made.
-    """
-    kept_ids = {row["id"] for row in kept}
-    table = table_of(model)
-    gone = sorted(row["id"] for row in rows if row["id"] not in kept_ids)
-    for chunk in chunks(gone):
-        session.execute(table.delete().where(table.c.id.in_(chunk)))
-    moved = sorted(row["id"] for row in kept if row["item_id"] in into)
-    for chunk in chunks(moved):
-        session.execute(
-            table.update()
-            .where(table.c.id.in_(chunk))
-            .values(item_id=_mapped(table.c.item_id, into, _panes_of(kept, chunk)))
-        )
-
-
-def _panes_of(kept: list[dict[str, Any]], ids: Sequence[int]) -> set[int]:
-    wanted = set(ids)
-    return {int(row["item_id"]) for row in kept if row["id"] in wanted}
 
 
 __all__ = [
