@@ -8,6 +8,10 @@ the user can see, and the add-in's copy and link go on that row instead of a
 new ``exchange-item:`` row. The reverse order (the add-in first, the daemon
 later) is merged by the sync's own write.
 
+The pane's read of a meeting's links (and its unlink) sends the same identity
+beside the item id, so a meeting only the daemon stored shows its rule links
+before anyone links it from the pane (``named_meeting``).
+
 An identity more than one UID-keyed meeting carries is ambiguous and matches
 nothing: the add-in then stores its own row, as before, rather than guess.
 """
@@ -19,13 +23,13 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store.items import ItemKind, MeetingItem, Sensitivity
+from crm_store.items import Address, ItemKind, MeetingItem, Sensitivity
 from crm_store.meeting_merge import meeting_identity, meetings_with_identity
 from crm_store.models import Meeting
 from web.access import can_access_item, is_participant
 from web.auth.principal import Principal
 from web.item_store import ItemRef, to_item
-from web.schemas.items import ItemSnapshot
+from web.schemas.items import ItemSelector, ItemSnapshot
 
 
 def same_meeting(session: Session, principal: Principal, snapshot: ItemSnapshot) -> ItemRef | None:
@@ -38,17 +42,57 @@ def same_meeting(session: Session, principal: Principal, snapshot: ItemSnapshot)
     if snapshot.kind is not ItemKind.MEETING or snapshot.i_cal_uid or snapshot.mode != "read":
         return None
     item = to_item(snapshot)
-    identity = meeting_identity(item) if isinstance(item, MeetingItem) else None
+    if not isinstance(item, MeetingItem):
+        return None
+    return _one_visible(session, principal, item, invitee=snapshot.mailbox or principal.email)
+
+
+def named_meeting(session: Session, principal: Principal, selector: ItemSelector) -> ItemRef | None:
+    """The stored meeting the selector's identity names, if exactly one and the user may work on it.
+
+    Reading or unlinking changes nothing the user owns, so only the policy's
+    reach counts here, not being invited: an invitee outside it gets None (the
+    API's 404, as for a meeting never stored), and linking from the pane then
+    adds their own copy through ``same_meeting``. An identity someone else's
+    meeting carries answers exactly as an unknown one, so guessing an
+    organizer, times and subject discovers nothing.
+    """
+    if not selector.item_id or selector.organizer is None:
+        return None
+    if selector.start is None or selector.end is None or selector.subject is None:
+        return None
+    item = MeetingItem(
+        provider_item_id=selector.item_id,
+        folder="",
+        uid="",
+        subject=selector.subject,
+        start=selector.start,
+        end=selector.end,
+        organizer=Address(selector.organizer),
+    )
+    return _one_visible(session, principal, item, invitee=None)
+
+
+def _one_visible(
+    session: Session, principal: Principal, item: MeetingItem, invitee: str | None
+) -> ItemRef | None:
+    """The one meeting with ``item``'s identity the user may see (or, with ``invitee``, is on).
+
+    An identity more than one UID-keyed meeting carries is ambiguous: None,
+    whoever may see them, so the answer tells nothing about other calendars.
+    """
+    identity = meeting_identity(item)
     if identity is None:
         return None
     found = meetings_with_identity(session, identity)
     real = [m for m in found if not m.from_pane]
     if len(real) > 1:
         return None
-    address = snapshot.mailbox or principal.email
     for candidate in real or found:
         ref = ItemRef(ItemKind.MEETING, candidate.id, item.subject)
-        if can_access_item(session, principal, ref) or is_participant(session, ref, address):
+        if can_access_item(session, principal, ref):
+            return ref
+        if invitee is not None and is_participant(session, ref, invitee):
             return ref
     return None
 

@@ -6,14 +6,17 @@ sends a snapshot of it and the item is stored on the spot through the sync
 path's own write, so the daemon's later copy merges into the same row. A
 meeting named only by its Exchange item id is also looked for by its natural
 identity (``web.meeting_match``), so a meeting the daemon stored first gets
-the link rather than a second row.
+the link rather than a second row. The pane names such a meeting by its item
+id plus its identity (organizer, start, end, subject) when it reads, links or
+unlinks, so the daemon's row answers before the pane has stored anything.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,11 +30,12 @@ from web.auth.principal import Principal
 from web.deps import CurrentUser, DbSession, Rules, WriteSession, WritingUser
 from web.errors import InvalidInput, NotFound
 from web.item_store import ItemRef, find_item, mailbox_for, selector_of, store_item, to_item
-from web.meeting_match import onto_stored_meeting, same_meeting
+from web.meeting_match import named_meeting, onto_stored_meeting, same_meeting
 from web.records import require_target, target_names
 from web.rules_context import RulesContext
 from web.schemas.common import ItemRefPublic, LinkPublic
 from web.schemas.items import (
+    MAX_SUBJECT_CHARS,
     ItemLinks,
     ItemSelector,
     ItemSnapshot,
@@ -54,6 +58,7 @@ def _selector(
     i_cal_uid: str | None,
     recurrence_id: str | None,
     item_id: str | None,
+    identity: MeetingIdentityQuery,
 ) -> ItemSelector:
     return build(
         ItemSelector,
@@ -63,8 +68,17 @@ def _selector(
             "iCalUId": i_cal_uid,
             "recurrenceId": recurrence_id,
             "itemId": item_id,
+            **identity.values(),
         },
     )
+
+
+def _find(session: Session, selector: ItemSelector, user: Principal) -> ItemRef | None:
+    """The item by its id; failing that, a meeting by the identity sent with the id."""
+    found = find_item(session, selector, user)
+    if found is None and selector.has_identity:
+        found = named_meeting(session, user, selector)
+    return found
 
 
 InternetMessageId = Annotated[
@@ -79,19 +93,76 @@ RecurrenceId = Annotated[
 ExchangeItemId = Annotated[
     str | None, Query(alias="itemId", max_length=998, description="Exchange/Graph item id")
 ]
+IDENTITY_NOTE = (
+    "; with itemId, one of a meeting's identity (organizer, start, end, subject: all four),"
+    " which finds a meeting only the daemon stored when the item id names nothing"
+)
 
 
-@router.get("/links", response_model=ItemLinks, summary="The links of a stored item")
+class MeetingIdentityQuery:
+    """The optional identity query parameters, collected once for GET and DELETE."""
+
+    def __init__(
+        self,
+        organizer: Annotated[
+            str | None,
+            Query(max_length=320, description="the meeting organizer's address" + IDENTITY_NOTE),
+        ] = None,
+        start: Annotated[
+            datetime | None,
+            Query(description="the meeting's start, ISO 8601 with a zone" + IDENTITY_NOTE),
+        ] = None,
+        end: Annotated[
+            datetime | None,
+            Query(description="the meeting's end, ISO 8601 with a zone" + IDENTITY_NOTE),
+        ] = None,
+        subject: Annotated[
+            str | None,
+            Query(
+                max_length=MAX_SUBJECT_CHARS, description="the meeting's subject" + IDENTITY_NOTE
+            ),
+        ] = None,
+    ) -> None:
+        self.organizer = organizer
+        self.start = start
+        self.end = end
+        self.subject = subject
+
+    def values(self) -> dict[str, object]:
+        return {
+            "organizer": self.organizer,
+            "start": self.start,
+            "end": self.end,
+            "subject": self.subject,
+        }
+
+
+MeetingIdentityParams = Annotated[MeetingIdentityQuery, Depends()]
+
+
+@router.get(
+    "/links",
+    response_model=ItemLinks,
+    summary="The links of a stored item",
+    description=(
+        "Name the item by exactly one id. A meeting named by `itemId` may add its identity"
+        " (`organizer`, `start`, `end`, `subject`, all four, as Office.js reads them): when"
+        " the id names nothing, the one stored meeting with that identity the caller may work"
+        " on answers (404 when there is none, when more than one UID-keyed meeting carries"
+        " it, and when it is only in reach of others: the same answer as an unknown item)."
+    ),
+)
 def item_links(
     session: DbSession,
     user: CurrentUser,
+    identity: MeetingIdentityParams,
     internet_message_id: InternetMessageId = None,
     i_cal_uid: ICalUid = None,
     recurrence_id: RecurrenceId = None,
     item_id: ExchangeItemId = None,
 ) -> ItemLinks:
-    selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id)
-    ref = find_item(session, selector, user)
+    selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id, identity)
+    ref = _find(session, selector, user)
     if ref is None:
         raise NotFound(NOT_STORED.format(what="this item"))
     require_item_access(session, user, ref)
@@ -138,7 +209,7 @@ def create_link(
     body: LinkCreate, session: WriteSession, user: WritingUser, rules: Rules
 ) -> LinkResult:
     require_target(session, body.target.kind, body.target.id)
-    ref = find_item(session, body.item, user)
+    ref = _find(session, body.item, user)
     if ref is None and body.snapshot is not None:
         ref = same_meeting(session, user, body.snapshot)
     stored_now = False
@@ -174,14 +245,15 @@ def delete_link(
     user: WritingUser,
     target_kind: Annotated[TargetKind, Query(alias="targetKind")],
     target_id: Annotated[int, Query(alias="targetId", ge=1, le=MAX_ID)],
+    identity: MeetingIdentityParams,
     internet_message_id: InternetMessageId = None,
     i_cal_uid: ICalUid = None,
     recurrence_id: RecurrenceId = None,
     item_id: ExchangeItemId = None,
 ) -> UnlinkResult:
-    selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id)
+    selector = _selector(internet_message_id, i_cal_uid, recurrence_id, item_id, identity)
     require_target(session, target_kind, target_id)
-    ref = find_item(session, selector, user)
+    ref = _find(session, selector, user)
     if ref is None:
         raise NotFound(NOT_STORED.format(what="this item"))
     require_item_access(session, user, ref)

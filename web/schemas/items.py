@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from crm_store.items import ItemKind, TargetKind
 from web.schemas.common import (
@@ -23,6 +23,7 @@ from web.schemas.lookup import SuggestedLink
 MAX_PEOPLE = 500
 MAX_BODY_CHARS = 1_000_000
 MAX_HEADERS_CHARS = 256_000
+MAX_SUBJECT_CHARS = 10_000
 
 
 class PersonIn(ApiInput):
@@ -43,7 +44,7 @@ class ItemSnapshot(ApiInput):
     item_id: Identifier
     rest_item_id: Identifier | None = None
     conversation_id: Identifier | None = None
-    subject: str = Field(default="", max_length=10_000)
+    subject: str = Field(default="", max_length=MAX_SUBJECT_CHARS)
     body: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
     internet_message_id: Identifier | None = None
     sender: PersonIn | None = Field(default=None, alias="from")
@@ -76,13 +77,37 @@ class ItemSnapshot(ApiInput):
         return self
 
 
+IDENTITY_FIELDS = ("organizer", "start", "end", "subject")
+
+
 class ItemSelector(ApiInput):
-    """Names a stored item by exactly one of the ids the add-in knows."""
+    """Names a stored item by exactly one of the ids the add-in knows.
+
+    A meeting named by ``itemId`` may carry its natural identity too
+    (``organizer``, ``start``, ``end``, ``subject``, all four): Office.js has
+    no iCalendar UID, and its item id is not the Graph immutable id the daemon
+    stored the meeting's copies under, so a meeting only the daemon stored is
+    found by that identity (``web.meeting_match``) when the id names nothing.
+    """
 
     internet_message_id: Identifier | None = None
     i_cal_uid: Identifier | None = Field(default=None, alias="iCalUId")
     recurrence_id: Identifier | None = None
     item_id: Identifier | None = None
+    organizer: EmailText | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    subject: str | None = Field(default=None, max_length=MAX_SUBJECT_CHARS)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _zoned(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (ISO 8601 with Z or an offset)")
+        start = info.data.get("start")
+        if info.field_name == "end" and value is not None and start is not None and value < start:
+            raise ValueError("a meeting cannot end before it starts")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ItemSelector:
@@ -94,7 +119,20 @@ class ItemSelector(ApiInput):
             )
         if self.recurrence_id and not self.i_cal_uid:
             raise ValueError("recurrenceId: only with iCalUId")
+        identity = [n for n in IDENTITY_FIELDS if getattr(self, n) is not None]
+        if identity and not self.item_id:
+            raise ValueError(f"{identity[0]}: a meeting's identity goes with itemId only")
+        missing = [n for n in IDENTITY_FIELDS if getattr(self, n) is None]
+        if identity and missing:
+            raise ValueError(
+                f"{missing[0]}: give all of organizer, start, end and subject "
+                f"to name a meeting by its identity (missing {', '.join(missing)})"
+            )
         return self
+
+    @property
+    def has_identity(self) -> bool:
+        return self.organizer is not None
 
 
 class LinkCreate(ApiInput):
