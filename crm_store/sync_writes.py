@@ -30,7 +30,9 @@ epoch; a second ``reset_folder`` just starts a newer generation. Both converge.
 A meeting the Outlook add-in stored before the daemon saw it is keyed by its
 Exchange item id, not its UID; the page's meetings fold such rows into their
 own by natural identity (``crm_store.meeting_merge``), so a meeting is one row
-whoever stored it first.
+whoever stored it first. Likewise a message the add-in stored at send, before
+it had a Message-ID, folds into the row of the page's copy of it
+(``crm_store.message_merge``).
 
 Removals match the copy by provider item id *and folder*: with immutable ids a
 move shows up as an add in the new folder and a removal in the old one, in
@@ -57,6 +59,7 @@ from crm_store.items import (
     TargetKind,
 )
 from crm_store.meeting_merge import merge_pane_meetings
+from crm_store.message_merge import merge_sent_messages
 from crm_store.models import (
     ExclusionCount,
     Link,
@@ -146,6 +149,7 @@ class PageWriteResult:
     copies_removed: int
     resync_removed: int
     meetings_merged: int = 0
+    messages_merged: int = 0
 
 
 class InvalidPage(ValueError):
@@ -166,6 +170,8 @@ def apply_page(session: Session, mailbox_id: int, page: PageWrite) -> PageWriteR
     _upsert_copies(
         session, MessageCopy, "message_id", mailbox_id, epoch, page.messages, message_ids
     )
+    # Before the links, like the meetings' merge below.
+    messages_merged = merge_sent_messages(session, mailbox_id, page.messages, message_ids)
 
     meeting_ids = _upsert_meetings(session, page)
     # Before the links: a removal the add-in's row carried must hold for this page too.
@@ -199,6 +205,7 @@ def apply_page(session: Session, mailbox_id: int, page: PageWrite) -> PageWriteR
         copies_removed=copies_removed,
         resync_removed=resync_removed,
         meetings_merged=meetings_merged,
+        messages_merged=messages_merged,
     )
 
 
