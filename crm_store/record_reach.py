@@ -5,10 +5,13 @@ contacts, and it asks while the salesperson waits, so this read is one round
 trip: a single ``UNION ALL`` of the contacts with these addresses (with all
 their emails), the accounts they reach (by contact, by domain, by deal code,
 by name; with all their domains), the open deals of those accounts plus any
-deal named by code, and which addresses are our own users. Each arm is a
+deal named by code, which addresses are our own users, and our users' and
+mailboxes' addresses at the addresses' domains (``crm_store.our_addresses``:
+what decides whether an address is a colleague's). Each CRM arm is a
 unique- or foreign-key index probe, so the cost depends on the item, not on
-the size of the CRM. Rows of every kind share one column layout (``kind``
-says which record a row describes) and are folded back into records here.
+the size of the CRM; the last arms read the company's own few hundred rows.
+Rows of every kind share one column layout (``kind`` says which record a row
+describes) and are folded back into records here.
 
 The statements are built once per shape (whether codes or names are asked
 for: an empty ``IN`` arm would otherwise still be planned, and on PostgreSQL
@@ -46,12 +49,21 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from crm_store.models import Account, AccountDomain, Contact, ContactEmail, Opportunity, User
+from crm_store.models import (
+    Account,
+    AccountDomain,
+    Contact,
+    ContactEmail,
+    Mailbox,
+    Opportunity,
+    User,
+)
+from crm_store.our_addresses import email_domain
 
 MAX_REACH_ADDRESSES = 5_000
 """More addresses than any real item carries; bounds the statement's parameter count."""
 
-_CONTACT, _ACCOUNT, _OPPORTUNITY, _USER = 1, 2, 3, 4
+_CONTACT, _ACCOUNT, _OPPORTUNITY, _USER, _OURS = 1, 2, 3, 4, 5
 
 
 @dataclass(slots=True)
@@ -91,12 +103,17 @@ class OpportunityRow:
 
 @dataclass(frozen=True, slots=True)
 class ReachableRecords:
-    """Contacts, accounts and deals by id (in the store's order), and our users' addresses."""
+    """Contacts, accounts and deals by id (in the store's order), and our users' addresses.
+
+    ``user_emails``: the asked-for addresses that are users'; ``our_addresses``: every
+    user's and mailbox's address at the asked-for addresses' domains.
+    """
 
     contacts: dict[int, ContactRow]
     accounts: dict[int, AccountRow]
     opportunities: dict[int, OpportunityRow]
     user_emails: list[str]
+    our_addresses: list[str] = field(default_factory=list)
 
 
 def read_reachable_records(
@@ -121,6 +138,7 @@ def read_reachable_records(
     accounts: dict[int, AccountRow] = {}
     opportunities: dict[int, OpportunityRow] = {}
     users: list[str] = []
+    ours: list[str] = []
     for kind, ident, t1, t2, t3, t4, t5, t6, ref, _, amount in rows:
         if kind == _CONTACT:
             contact = contacts.get(ident)
@@ -136,9 +154,11 @@ def read_reachable_records(
                 account.domains.append(t4)
         elif kind == _OPPORTUNITY:
             opportunities[ident] = OpportunityRow(ident, t1, t2, ref, t3, t4, amount, t5, t6)
-        else:
+        elif kind == _USER:
             users.append(t1)
-    return ReachableRecords(contacts, accounts, opportunities, users)
+        else:
+            ours.append(t1)
+    return ReachableRecords(contacts, accounts, opportunities, users, ours)
 
 
 @lru_cache(maxsize=4)
@@ -248,5 +268,17 @@ def _statement(with_codes: bool, with_names: bool) -> CompoundSelect[Any]:
             nothing(number),
             nothing(Numeric(18, 2)),
         ).where(User.email.in_(emails))
+    )
+    arms.extend(
+        select(
+            literal(_OURS, Integer()),
+            ident,
+            address,
+            *(nothing(text) for _ in range(5)),
+            nothing(number),
+            nothing(number),
+            nothing(Numeric(18, 2)),
+        ).where(email_domain(address).in_(domains))
+        for ident, address in ((User.id, User.email), (Mailbox.id, Mailbox.address))
     )
     return union_all(*arms).order_by("kind", "id", "seq")

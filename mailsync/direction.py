@@ -4,11 +4,17 @@ Decided from our own domains and users' addresses (config ``[rules]
 internal_domains`` plus every mailbox and user we know), not from the folder:
 a message a colleague sent to a customer lands in our Inbox via cc and is
 still outbound from the company's point of view.
+
+``InternalParties.known`` is the one definition of "ours": the daemon applies
+it to every known address at start, the web service to the known addresses
+at an item's domains on each request (``crm_store.our_addresses``), so the
+add-in and the daemon call the same people colleagues.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from crm_store.items import Address, Direction, MessageItem
@@ -25,6 +31,24 @@ class InternalParties:
             frozenset(d.strip().lower() for d in domains),
             frozenset(a.strip().lower() for a in addresses),
         )
+
+    @classmethod
+    def known(
+        cls,
+        configured_domains: Iterable[str],
+        our_addresses: Iterable[str],
+        free_mail_domains: AbstractSet[str],
+    ) -> InternalParties:
+        """The configured domains, our users' and mailboxes' addresses, and their domains.
+
+        A known address's domain is ours too (a colleague who is no user yet
+        writes from it), unless it is a free-mail provider's: one user's
+        private gmail.com address must not make every gmail.com customer a
+        colleague, whose mail would then be dropped as internal-only.
+        """
+        addresses = {a.strip().lower() for a in our_addresses}
+        derived = {a.rpartition("@")[2] for a in addresses} - free_mail_domains
+        return cls.of((*configured_domains, *derived), addresses)
 
     def is_internal(self, address: Address) -> bool:
         return address.address in self.addresses or address.domain in self.domains

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store.models import Mailbox, User
+from crm_store.our_addresses import our_addresses
 from mailsync.auth.token_cache import PersistentTokenCache
 from mailsync.auth.tokens import (
     AppOnlyTokenSource,
@@ -43,6 +42,7 @@ from mailsync.providers.ews.connection import EWS_SCOPE
 from mailsync.providers.graph import GraphProvider, GraphSyncSettings, GraphTransport
 from mailsync.providers.graph.transport import new_http_client
 from mailsync.rules_linker import RulesLinkers
+from rules.free_mail import shipped_free_mail_domains
 
 GRAPH_API_VERSION = "v1.0"
 
@@ -239,15 +239,12 @@ def registry_for(settings: Settings, budget: RequestBudget | None = None) -> Pro
 
 
 def internal_parties(settings: Settings, sessions: sessionmaker[Session]) -> InternalParties:
-    """Our domains: configured ones, plus those of every mailbox and user we know."""
+    """Who is ours, by the one definition web uses too (``InternalParties.known``)."""
     with sessions() as session:
-        addresses = [
-            *session.scalars(select(Mailbox.address)),
-            *session.scalars(select(User.email)),
-            *(m.address for m in settings.mailboxes),
-        ]
-    domains = {*settings.rules.internal_domains, *(a.rpartition("@")[2] for a in addresses)}
-    return InternalParties.of(domains, addresses)
+        addresses = [*our_addresses(session), *(m.address for m in settings.mailboxes)]
+    rules = settings.rules
+    free_mail = shipped_free_mail_domains() | frozenset(rules.extra_free_mail_domains)
+    return InternalParties.known(rules.internal_domains, addresses, free_mail)
 
 
 def default_linker(session: Session) -> Linker:

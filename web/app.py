@@ -88,6 +88,7 @@ def create_app(
             rules_settings_from(settings.rules),
             settings.rules.internal_domains,
             settings.rules.custom_rules(),
+            [mailbox.address for mailbox in settings.mailboxes],
         ),
         hot_reads=hot_reads,
         clock=clock,

@@ -67,10 +67,12 @@ class RulesContext:
         settings: RulesSettings,
         internal_domains: Iterable[str],
         ruleset: RuleSet = EMPTY_RULESET,
+        configured_mailboxes: Iterable[str] = (),
     ) -> None:
         self.settings = settings
         self.ruleset = ruleset
         self.internal_domains = tuple(internal_domains)
+        self.configured_mailboxes = tuple(configured_mailboxes)
         self.named = NamedRecords.of(ruleset)
         self.free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
         self._scanner = CodeScanner(settings.tracking_code_pattern)
@@ -95,6 +97,8 @@ class RulesContext:
             [*codes, *self.named.codes],
             self.internal_domains,
             self.named.account_names,
+            configured_addresses=self.configured_mailboxes,
+            free_mail_domains=self.free_mail,
         )
 
     def engine(self, crm: CrmSlice, session: Session | None) -> RulesEngine:

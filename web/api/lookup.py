@@ -117,7 +117,7 @@ def lookup_body(
     matches: list[JsonObject] = []
     for value in addresses:
         contact = crm.contact_for(value)
-        if index.is_internal(value):
+        if crm.is_internal(value):
             contact_id, account_id, how = None, None, "internal"
         elif contact is not None:
             contact_id, account_id, how = contact.id, contact.account_id, "contact"
