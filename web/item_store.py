@@ -6,7 +6,10 @@ message key (internetMessageId) as the daemon will compute, so the daemon's
 copy, from this mailbox or any other, lands on the same message row. The
 add-in's item id is an EWS/REST id, not the immutable id the daemon uses, so
 the daemon's copy of the same mailbox is a second copy row in its real folder;
-the ``addin`` copy only records that this user tagged it.
+the ``addin`` copy only records that this user tagged it. A message stored by
+the send handler has no Message-ID yet (Office.js cannot read a draft's), so
+it is keyed by the fallback hash; the daemon's sync of the sender's Sent Items
+folds it into the row of the real Message-ID (``crm_store.message_merge``).
 
 A meeting is the exception: Office.js gives no iCalendar UID, so a meeting is
 stored under its Exchange item id (``crm_store.meeting_merge.pane_key``) and
