@@ -276,9 +276,10 @@ async function trackInCrm(event) {
 // Items copy is keyed by the real Message-ID; its sync folds the row stored here into that one
 // (crm_store/message_merge.py), matching sender, recipients, subject, the conversation id and
 // this send time within minutes, so the links end up under the real Message-ID. We do not
-// stamp an X-Mailsync-Draft-Id header for it: a Sent Items copy has no MIME headers in Graph (mailsync/providers/graph/normalise.py) and the API keeps only
-// the headers the rules read. A meeting keeps its item id when it is sent, so it lands in the
-// row the pane stores it in (the saved appointment's id).
+// stamp an X-Mailsync-Draft-Id header for it: a Sent Items copy has no MIME headers in Graph
+// (mailsync/providers/graph/normalise.py) and the API keeps only the headers the rules read.
+// A meeting keeps its item id when it is sent, so it lands in the row the pane stores it in
+// (the saved appointment's id).
 
 var MAILSYNC_PENDING_PROPERTY = "mailsyncPendingLinks"; // = PENDING_PROPERTY in taskpane-item.js
 var MAILSYNC_SEND_DEADLINE_MS = 4000;
