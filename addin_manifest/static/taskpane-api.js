@@ -31,12 +31,16 @@ function apiUrl(path, query) {
   return url.toString();
 }
 
-/** Query pairs naming an item the way GET/DELETE /items/links want it. */
+/** Query pairs naming an item the way GET/DELETE /items/links want it (a meeting's identity too). */
 function selectorQuery(selector) {
   return [
     ["internetMessageId", selector.internetMessageId],
     ["iCalUId", selector.iCalUId],
     ["itemId", selector.itemId],
+    ["organizer", selector.organizer],
+    ["start", selector.start],
+    ["end", selector.end],
+    ["subject", selector.subject],
   ];
 }
 

@@ -64,6 +64,44 @@ function restId(mailbox, itemId) {
   return mailbox.convertToRestId(itemId, Office.MailboxEnums.RestVersion.v2_0);
 }
 
+/**
+ * A meeting's natural identity for the API's selector (organizer address, start, end,
+ * subject). Office.js has no iCalendar UID and its item id is not the one the daemon stored
+ * the meeting under, so the API finds a meeting only the daemon synced by this identity.
+ * Without an organizer or times there is no identity: the item id alone names the meeting.
+ */
+function meetingIdentity(organizerAddress, subject, start, end) {
+  if (!organizerAddress || !start || !end) return {};
+  const identity = { organizer: organizerAddress, start: isoDate(start), end: isoDate(end) };
+  return { ...identity, subject: subject || "" };
+}
+
+/**
+ * An appointment the organizer opened (compose mode) names a calendar item only once saved:
+ * getItemIdAsync (Mailbox 1.8) fails on a new, unsaved one, which is then named after saving.
+ */
+async function savedMeetingSelector(mailbox, item) {
+  if (typeof item.getItemIdAsync !== "function") return null;
+  let itemId;
+  try {
+    itemId = await officeAsync(item, "getItemIdAsync");
+  } catch {
+    return null; // a new appointment: "Not saved yet" until linking saves it
+  }
+  if (!itemId) return null;
+  const [organizer, subject, start, end] = await Promise.all([
+    item.organizer && typeof item.organizer.getAsync === "function"
+      ? officeAsync(item.organizer, "getAsync")
+      : null,
+    officeAsync(item.subject, "getAsync"),
+    officeAsync(item.start, "getAsync"),
+    officeAsync(item.end, "getAsync"),
+  ]);
+  const address =
+    (organizer && organizer.emailAddress) || (mailbox.userProfile && mailbox.userProfile.emailAddress);
+  return { itemId: restId(mailbox, itemId), ...meetingIdentity(address, subject, start, end) };
+}
+
 /** Everyone on the item, sender/organizer first, each with their role on it. */
 function participants(roles) {
   const seen = new Set();
@@ -82,6 +120,7 @@ function participants(roles) {
 async function readModeItem(mailbox, item) {
   const message = isMessage(item);
   const rest = restId(mailbox, item.itemId);
+  const organizerAddress = !message && item.organizer ? item.organizer.emailAddress : null;
   const people_ = message
     ? participants([
         ["from", people([item.from])],
@@ -99,11 +138,13 @@ async function readModeItem(mailbox, item) {
     subject: item.subject || "",
     people: people_,
     // Messages are stored under their Message-ID (the same key the daemon uses); meetings
-    // under the Exchange item id, since Office.js does not expose the iCalendar UID.
-    selector:
-      message && item.internetMessageId
+    // under the Exchange item id, since Office.js does not expose the iCalendar UID, with
+    // their identity so the API also finds the daemon's copy.
+    selector: message
+      ? item.internetMessageId
         ? { internetMessageId: item.internetMessageId }
-        : { itemId: rest },
+        : { itemId: rest }
+      : { itemId: rest, ...meetingIdentity(organizerAddress, item.subject, item.start, item.end) },
     snapshot: () => readSnapshot(item, message, rest),
   };
 }
@@ -152,7 +193,7 @@ async function composeModeItem(mailbox, item) {
     mode: "compose",
     subject: subject || "",
     people: people_,
-    selector: null,
+    selector: message ? null : await savedMeetingSelector(mailbox, item),
     snapshot: null,
     /** Save the draft; a saved appointment can then be stored (see savedAppointment). */
     save: async () => {
@@ -166,24 +207,29 @@ async function composeModeItem(mailbox, item) {
       ? null
       : async (itemId) => {
           const rest = restId(mailbox, itemId);
+          const snapshot = {
+            kind: "meeting",
+            // Saved, the appointment is a calendar item like any the daemon reads.
+            mode: "read",
+            itemId,
+            restItemId: rest,
+            subject: (await officeAsync(item.subject, "getAsync")) || "",
+            body: await officeAsync(item.body, "getAsync", Office.CoercionType.Text),
+            organizer: mailbox.userProfile
+              ? { name: mailbox.userProfile.displayName || "", address: mailbox.userProfile.emailAddress }
+              : null,
+            requiredAttendees: people(await officeAsync(item.requiredAttendees, "getAsync")),
+            optionalAttendees: people(await officeAsync(item.optionalAttendees, "getAsync")),
+            start: isoDate(await officeAsync(item.start, "getAsync")),
+            end: isoDate(await officeAsync(item.end, "getAsync")),
+          };
+          const organizer = snapshot.organizer && snapshot.organizer.address;
           return {
-            selector: { itemId: rest },
-            snapshot: {
-              kind: "meeting",
-              // Saved, the appointment is a calendar item like any the daemon reads.
-              mode: "read",
-              itemId,
-              restItemId: rest,
-              subject: (await officeAsync(item.subject, "getAsync")) || "",
-              body: await officeAsync(item.body, "getAsync", Office.CoercionType.Text),
-              organizer: mailbox.userProfile
-                ? { name: mailbox.userProfile.displayName || "", address: mailbox.userProfile.emailAddress }
-                : null,
-              requiredAttendees: people(await officeAsync(item.requiredAttendees, "getAsync")),
-              optionalAttendees: people(await officeAsync(item.optionalAttendees, "getAsync")),
-              start: isoDate(await officeAsync(item.start, "getAsync")),
-              end: isoDate(await officeAsync(item.end, "getAsync")),
+            selector: {
+              itemId: rest,
+              ...meetingIdentity(organizer, snapshot.subject, snapshot.start, snapshot.end),
             },
+            snapshot,
           };
         },
   };

@@ -174,6 +174,11 @@
       item.optionalAttendees = getter("optionalAttendees", spec.optionalAttendees || []);
       item.start = getter("start", date(spec.start));
       item.end = getter("end", date(spec.end));
+      // Organizer mode: the organizer of a new meeting is the user (Mailbox 1.7).
+      item.organizer = getter(
+        "organizer",
+        spec.organizer || { displayName: config.user.displayName, emailAddress: config.user.emailAddress }
+      );
     }
     return item;
   }

@@ -12,21 +12,31 @@ backends above and in tests/web.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 
-from crm_store.items import Address, LinkSpec, TargetKind
-from crm_store.models import Mailbox
+from crm_store.database import session_scope
+from crm_store.items import Address, ItemKind, LinkSpec, OriginKind, TargetKind
+from crm_store.links import StoredLink, links_for_item
+from crm_store.models import Mailbox, Meeting, MeetingAttendee, User
 from crm_store.sync_writes import PageWrite, apply_page
+from mailsync.commands.demo import import_crm
+from mailsync.outcome import OutcomeKind
+from mailsync.sandbox.runner import running_sandbox, write_crm
 from rules import Linked
-from tests.e2e.conftest import Crm, OpenPane, WebService, person, token_for
+from tests.e2e.conftest import Crm, OpenPane, Pane, WebService, person, token_for
 from tests.factories import meeting_item, message_item
+from tests.mailsync.sync_support import SyncRig
 from web.rules_context import RulesContext, rules_settings_from
 
 JANE_MESSAGE_ID = "<quote-42@acme.example>"
+SANDBOX_SEED = 5
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -287,6 +297,115 @@ def test_meeting_links_to_an_opportunity_found_by_search(
     # THEN it is the same meeting, with the same links by either id
     assert result.meetings_merged == 1
     assert links_in_store(web, crm.seller, iCalUId=uid) == stored
+
+
+@dataclass(frozen=True)
+class SyncedMeeting:
+    """A meeting as the daemon stored it from the sandbox, and the links the rules made."""
+
+    id: int
+    organizer: str
+    subject: str
+    start: datetime
+    end: datetime
+    attendees: tuple[str, ...]
+    links: tuple[StoredLink, ...]
+
+    def as_office_item(self, item_id: str) -> dict[str, Any]:
+        """The same meeting as Office.js shows it, under an item id nothing is stored by."""
+        return {
+            "itemType": "appointment",
+            "itemId": item_id,
+            "subject": self.subject,
+            "organizer": person("", self.organizer),
+            "requiredAttendees": [person("", a) for a in self.attendees],
+            "optionalAttendees": [],
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "body": "",
+        }
+
+
+def sync_calendar_from_sandbox(
+    tmp_path: Path, engine: Engine, db_url: str
+) -> tuple[str, list[SyncedMeeting]]:
+    """The daemon's run on a sandbox calendar (Graph over HTTPS, the company's CRM, real rules)."""
+    with running_sandbox(
+        seed=SANDBOX_SEED, mailboxes=1, messages_per_mailbox=0, meetings_per_mailbox=6
+    ) as sandbox:
+        rig = SyncRig.build(tmp_path, sandbox, engine, db_url)
+        files = write_crm(tmp_path / "crm", seed=SANDBOX_SEED, mailboxes=1)
+        owner = sandbox.mailboxes[0]
+        with session_scope(rig.sessions, write=True) as session:
+            import_crm(session, files)
+            user = session.execute(select(User).where(User.email == owner)).scalar_one()
+            user.entra_object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, owner))  # signed in before
+        outcome = rig.sync(owner)
+        assert outcome.kind is OutcomeKind.OK, outcome
+    meetings = []
+    with rig.sessions() as session:
+        for row in session.scalars(select(Meeting).order_by(Meeting.id)):
+            attendees = session.scalars(
+                select(MeetingAttendee.address)
+                .where(MeetingAttendee.meeting_id == row.id)
+                .order_by(MeetingAttendee.id)
+            )
+            meetings.append(
+                SyncedMeeting(
+                    row.id,
+                    row.organizer_address or "",
+                    row.subject,
+                    row.start_at,
+                    row.end_at,
+                    tuple(attendees),
+                    tuple(links_for_item(session, ItemKind.MEETING, row.id)),
+                )
+            )
+    return owner, meetings
+
+
+def assert_links_listed(pane: Pane, meeting: SyncedMeeting) -> None:
+    """Every stored link is a row of the pane's links, with the rule's own reason."""
+    rows = pane.page.locator("#links [data-link]")
+    assert rows.count() == len(meeting.links)
+    for link in meeting.links:
+        row = pane.page.locator(f'#links [data-link="{link.target_kind.value}:{link.target_id}"]')
+        assert link.evidence in row.locator("[data-reason]").inner_text()
+
+
+@sqlite_only
+def test_a_meeting_only_the_daemon_synced_shows_its_rule_links_on_opening(
+    web: WebService, open_pane: OpenPane, tmp_path: Path, engine: Engine, db_url: str
+) -> None:
+    # GIVEN the daemon synced a salesperson's calendar from the sandbox; the rules linked
+    # its meetings (by tracking code, participants, inference)
+    owner, meetings = sync_calendar_from_sandbox(tmp_path, engine, db_url)
+    invited = next(m for m in meetings if m.organizer != owner and m.links)
+    organised = next(m for m in meetings if m.organizer == owner and m.links)
+    assert any(link.origin_kind is OriginKind.RULE for link in invited.links)
+
+    # WHEN the salesperson opens the pane on a meeting a customer organised: Office.js gives
+    # an Exchange item id nothing is stored under, and the meeting's own identity
+    pane = open_pane(invited.as_office_item("AAMkInvite/7f+Q="), user=owner)
+
+    # THEN its rule links are listed with their reasons, before any click
+    assert_links_listed(pane, invited)
+    assert "Not in the CRM yet" not in pane.page.locator("#links").inner_text()
+    pane.screenshot("test_a_meeting_only_the_daemon_synced_shows_its_rule_links-read")
+
+    # WHEN they open one they organised (organizer mode: getAsync, already saved)
+    organizer_pane = open_pane(
+        organised.as_office_item("AAMkOrganised/3c+R="), user=owner, mode="compose"
+    )
+
+    # THEN its links are listed too, without the pane saving the meeting
+    assert_links_listed(organizer_pane, organised)
+    calls = organizer_pane.double()["calls"]
+    assert "organizer.getAsync" in calls
+    assert "saveAsync" not in calls
+    # AND opening the pane stored nothing: the daemon's meetings are all there is
+    with web.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Meeting)) == len(meetings)
 
 
 @sqlite_only
