@@ -51,7 +51,7 @@ def sandbox_group() -> None:
 @sandbox_group.command("serve")
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--mailboxes", type=click.IntRange(1, 500), default=3, show_default=True)
+@click.option("--mailboxes", type=click.IntRange(1, 20_000), default=3, show_default=True)
 @click.option("--messages-per-mailbox", type=click.IntRange(0), default=500, show_default=True)
 @click.option("--meetings-per-mailbox", type=click.IntRange(0), default=None)
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)

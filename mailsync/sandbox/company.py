@@ -114,6 +114,12 @@ class Company:
         ]
 
 
+MAX_ACCOUNTS = 1800
+"""Six accounts per mailbox up to here: there are 2,160 distinct account names, and
+drawing the last few of them at random would take for ever (a fleet bench runs
+thousands of mailboxes; past 300 of them, mailboxes share the accounts)."""
+
+
 def generate_company(seed: int, *, mailboxes: int = 3, accounts: int | None = None) -> Company:
     """Build the company for ``seed``: ``mailboxes`` salespeople own a mailbox.
 
@@ -127,7 +133,7 @@ def generate_company(seed: int, *, mailboxes: int = 3, accounts: int | None = No
     used_local_parts: set[str] = set()
     users = _make_users(rng, our_domain, mailboxes, used_local_parts)
     salespeople = [u for u in users if u.role == "salesperson"]
-    n_accounts = accounts if accounts is not None else max(12, 6 * mailboxes)
+    n_accounts = accounts if accounts is not None else min(max(12, 6 * mailboxes), MAX_ACCOUNTS)
     account_list = _make_accounts(rng, n_accounts, salespeople, mailboxes)
     contact_list, by_account_c = _make_contacts(rng, account_list)
     opp_list, by_account_o = _make_opportunities(rng, account_list, salespeople)
