@@ -304,6 +304,7 @@ class SyncedMeeting:
     """A meeting as the daemon stored it from the sandbox, and the links the rules made."""
 
     id: int
+    uid_key: str
     organizer: str
     subject: str
     start: datetime
@@ -353,6 +354,7 @@ def sync_calendar_from_sandbox(
             meetings.append(
                 SyncedMeeting(
                     row.id,
+                    row.meeting_key,
                     row.organizer_address or "",
                     row.subject,
                     row.start_at,
@@ -392,6 +394,17 @@ def test_a_meeting_only_the_daemon_synced_shows_its_rule_links_on_opening(
     assert_links_listed(pane, invited)
     assert "Not in the CRM yet" not in pane.page.locator("#links").inner_text()
     pane.screenshot("test_a_meeting_only_the_daemon_synced_shows_its_rule_links-read")
+
+    # WHEN they unlink one of them in that pane
+    dropped = invited.links[0]
+    key = f"{dropped.target_kind.value}:{dropped.target_id}"
+    pane.button("unlink", key).click()
+    pane.page.locator(f'#links [data-link="{key}"]').wait_for(state="detached")
+    # THEN the daemon's meeting lost it (named by its UID now), and only it
+    left = links_in_store(web, owner, iCalUId=invited.uid_key)
+    assert {(k, i) for k, i, _, _ in left} == {
+        (link.target_kind.value, link.target_id) for link in invited.links[1:]
+    }
 
     # WHEN they open one they organised (organizer mode: getAsync, already saved)
     organizer_pane = open_pane(
