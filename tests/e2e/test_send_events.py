@@ -6,6 +6,10 @@ are separate pages, as in Outlook; the draft's custom properties are carried fro
 other the way Outlook keeps them on the item. ``__officeDoubleFire`` plays Outlook raising the
 event and resolves with what the handler passed to ``event.completed``.
 
+The last test adds the daemon: the sandbox (Graph over real HTTP) holds the Sent Items copy
+of the mail being sent, and one sync of the seller's mailbox folds the row stored at send
+into it (crm_store/message_merge.py).
+
 SQLite only: the store paths (POST items/links with a snapshot) are the pane's, tested on
 both backends in test_taskpane.py and tests/web.
 """
@@ -13,12 +17,22 @@ both backends in test_taskpane.py and tests/web.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from crm_store.items import FALLBACK_KEY_PREFIX
+from crm_store.models import Message
+from mailsync.sandbox.runner import running_sandbox
 from tests.e2e.conftest import FUNCTION_FILE_PATH, Crm, OpenPane, Pane, WebService, person
 from tests.e2e.test_taskpane import jane_email, links_in_store
+from tests.factories import make_user
+from tests.mailsync.sync_support import SyncRig
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 PENDING = "mailsyncPendingLinks"
@@ -192,4 +206,78 @@ def test_meeting_link_that_missed_the_crm_is_applied_when_the_meeting_is_sent(
     # THEN the invitations go out and the meeting is stored under the item id the pane uses
     assert outcome == {"allowEvent": True}
     stored = links_in_store(web, crm.seller, itemId=rest_id(draft["savedItemId"]))
+    assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
+
+
+@sqlite_only
+def test_message_linked_at_send_and_synced_from_sent_items_is_one_row_with_the_link(
+    crm: Crm,
+    web: WebService,
+    open_pane: OpenPane,
+    session_factory: sessionmaker[Session],
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    with running_sandbox(mailboxes=1, messages_per_mailbox=12) as sandbox:
+        # GIVEN the seller's mailbox synced by the daemon, and a mail they are sending to a
+        # customer (the sandbox's own Sent Items copy of it: real Message-ID, sentDateTime)
+        seller = sandbox.mailboxes[0]
+        with session_factory() as session:
+            user = make_user(session, email=seller, display_name="Sandbox Seller")
+            user.entra_object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, seller))
+            session.commit()
+        rig = SyncRig.build(tmp_path, sandbox, engine, db_url)
+        thread = sandbox.deliver(seller, count=4, kind="customer")
+        sent = next(
+            (m, c["id"])
+            for m in thread
+            for c in m["copies"]
+            if c["mailbox"] == seller and c["folder"] == "sentitems"
+        )
+        with sandbox.httpx_client(
+            headers={"Authorization": f"Bearer {sandbox.app_token()}"}
+        ) as graph:
+            answer = graph.get(f"{sandbox.graph_url}/users/{seller}/messages/{sent[1]}")
+        assert answer.status_code == 200, answer.text
+        message = answer.json()
+
+        # WHEN they send it with the expansion deal picked while writing (OnMessageSend runs
+        # on the draft, its clock a little before the server's sentDateTime)
+        chosen = [{"kind": "opportunity", "id": crm.expansion_id, "name": crm.expansion}]
+        draft = {
+            "itemType": "message",
+            "itemId": "AAMkDraftSandbox/1+x=",
+            "subject": message["subject"],
+            "to": [
+                person(r["emailAddress"]["name"], r["emailAddress"]["address"])
+                for r in message["toRecipients"]
+            ],
+            "cc": [
+                person(r["emailAddress"]["name"], r["emailAddress"]["address"])
+                for r in message["ccRecipients"]
+            ],
+            "body": "As discussed.",
+            "conversationId": message["conversationId"],
+            "customProperties": {PENDING: json.dumps(chosen)},
+        }
+        function_file = open_pane(
+            draft, user=seller, mode="compose", path=FUNCTION_FILE_PATH, wait=False
+        )
+        sent_at = datetime.fromisoformat(message["sentDateTime"].replace("Z", "+00:00"))
+        function_file.page.clock.set_system_time(sent_at - timedelta(seconds=40))
+        assert send(function_file, "onMessageSendHandler") == {"allowEvent": True}
+        # AND the daemon syncs the seller's mailbox
+        outcome = rig.sync(seller)
+
+    # THEN the message is one row, keyed by its Message-ID, with the person's link
+    assert outcome.ok, outcome
+    key = message["internetMessageId"]
+    with session_factory() as session:
+        rows = session.scalars(
+            select(Message.message_key).where(Message.subject == message["subject"])
+        ).all()
+    # (the sandbox reuses subjects across customers: only this one's rows count)
+    assert [k for k in rows if k == key or k.startswith(FALLBACK_KEY_PREFIX)] == [key]
+    stored = links_in_store(web, seller, internetMessageId=key)
     assert ("opportunity", crm.expansion_id, "person") in {(k, i, o) for k, i, o, _ in stored}
