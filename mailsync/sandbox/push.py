@@ -9,9 +9,10 @@ Behaves like Graph where mailsync depends on it:
   given, ``lifecycleNotificationUrl`` — a POST with ``?validationToken=…``
   that must be answered 200 with the token as text/plain within 10 seconds —
   and fails with 400 otherwise;
-- expiry is capped at 10,080 minutes; PATCH renews (and reauthorizes),
-  ``POST /subscriptions/{id}/reauthorize`` reauthorizes without extending,
-  DELETE removes; an unknown id is 404 for all of them;
+- expiry is capped at 10,080 minutes and ``clientState`` at 128 characters;
+  PATCH renews (and reauthorizes), ``POST /subscriptions/{id}/reauthorize``
+  reauthorizes without extending, DELETE removes; an unknown id is 404 for
+  all of them;
 - every change POSTs ``{"value": [...]}`` with the subscription's
   ``clientState`` to ``notificationUrl``;
 - lifecycle notifications (``subscriptionRemoved``, ``missed``,
@@ -49,6 +50,7 @@ from mailsync.sandbox.world import SandboxError, World
 log = logging.getLogger(__name__)
 
 MAX_MINUTES = 10_080
+MAX_CLIENT_STATE = 128
 VALIDATION_TIMEOUT_SECONDS = 10.0
 _RESOURCE = re.compile(
     r"^/?users/([^/]+)/(?:(?:mailFolders(?:\('[^']+'\)|/[^/]+)/)?(messages)|(events))$", re.I
@@ -174,6 +176,13 @@ class SubscriptionService:
             raise SandboxError(
                 400, "InvalidRequest", "The sandbox only notifies loopback notification URLs."
             )
+        client_state = data.get("clientState")
+        if client_state is not None and (
+            not isinstance(client_state, str) or len(client_state) > MAX_CLIENT_STATE
+        ):
+            raise SandboxError(
+                400, "InvalidRequest", f"clientState is at most {MAX_CLIENT_STATE} characters."
+            )
         expires = self._expiry(str(data["expirationDateTime"]))
         for target in dict.fromkeys(urls):
             if not self._validate(target):
@@ -193,7 +202,7 @@ class SubscriptionService:
             change_type=str(data.get("changeType", "created")),
             notification_url=url,
             lifecycle_url=None if lifecycle is None else str(lifecycle),
-            client_state=data.get("clientState"),
+            client_state=client_state,
             expires=expires,
         )
         with self._lock:

@@ -133,6 +133,17 @@ def test_a_refused_lifecycle_handshake_refuses_the_subscription(sandbox: Sandbox
         assert "/lifecycle" in answer.json()["error"]["message"]
         assert receiver.validations == ["/notify", "/lifecycle"]
         assert sandbox.subscriptions()["subscriptions"] == []
+        # AND a clientState longer than Graph's 128 characters is refused before any handshake
+        too_long = {
+            "changeType": "created",
+            "notificationUrl": f"{receiver.base_url}/notify",
+            "resource": f"users/{address}/events",
+            "expirationDateTime": _expiry(),
+            "clientState": "s" * 129,
+        }
+        answer = graph.post("/subscriptions", json=too_long)
+        assert answer.status_code == 400 and "clientState" in answer.json()["error"]["message"]
+        assert receiver.validations == ["/notify", "/lifecycle"]
 
 
 def test_meeting_changes_notify_events_subscriptions_and_mail_notifies_messages(
