@@ -72,7 +72,11 @@ class RulesContext:
         self.settings = settings
         self.ruleset = ruleset
         self.internal_domains = tuple(internal_domains)
-        self.configured_mailboxes = tuple(configured_mailboxes)
+        # By domain: a lookup needs only those at its addresses' domains, not all of them.
+        self._mailboxes_at: dict[str, list[str]] = {}
+        for address in configured_mailboxes:
+            mailbox = address.strip().lower()
+            self._mailboxes_at.setdefault(mailbox.rpartition("@")[2], []).append(mailbox)
         self.named = NamedRecords.of(ruleset)
         self.free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
         self._scanner = CodeScanner(settings.tracking_code_pattern)
@@ -97,7 +101,11 @@ class RulesContext:
             [*codes, *self.named.codes],
             self.internal_domains,
             self.named.account_names,
-            configured_addresses=self.configured_mailboxes,
+            configured_addresses=[
+                mailbox
+                for domain in {a.strip().lower().rpartition("@")[2] for a in addresses}
+                for mailbox in self._mailboxes_at.get(domain, ())
+            ],
             free_mail_domains=self.free_mail,
         )
 

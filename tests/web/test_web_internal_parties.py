@@ -7,11 +7,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.items import Address, Direction
+from mailsync.config import Settings
 from mailsync.direction import message_direction
 from mailsync.runtime import internal_parties
 from mailsync.sandbox.entra_idp import EntraIdentityProvider
 from tests.factories import make_account, make_mailbox, make_user, message_item
-from tests.web.conftest import person, web_settings
+from tests.web.conftest import PUBLIC_URL, person, web_settings
+from web.app import create_app
 
 KIM = "kim@subsidiary.example"  # a user, in a domain [rules] internal_domains does not list
 LEE = "lee@subsidiary.example"  # a colleague of Kim's who is no mailsync user
@@ -82,3 +84,29 @@ def test_a_user_added_while_the_service_runs_counts_at_the_next_lookup(
     assert how(client, seller.headers, ["pat@acquired.example"]) == {
         "pat@acquired.example": "internal"
     }
+
+
+def test_a_configured_mailbox_not_yet_registered_is_internal_as_in_the_daemon(
+    idp: EntraIdentityProvider, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    # GIVEN [[mailboxes]] naming one at remote.example that no daemon has registered yet
+    base = web_settings(idp).model_dump(mode="python", exclude_none=True)
+    settings = Settings.model_validate(
+        {
+            **base,
+            "tenant": {
+                "tenant_id": idp.tenant_id,
+                "client_id": "66666666-7777-8888-9999-000000000000",
+                "client_secret_env": "MAILSYNC_CLIENT_SECRET",
+            },
+            "mailboxes": [{"address": "Desk@Remote.example"}],
+        }
+    )
+    seller = person(session, idp, email="sam@ourco.example")
+    with TestClient(create_app(settings, session_factory), base_url=PUBLIC_URL) as client:
+        # WHEN the add-in looks up the mailbox and a colleague at its domain
+        seen = how(client, seller.headers, ["desk@remote.example", "ops@remote.example"])
+    # THEN both are internal, as the daemon (which counts configured mailboxes) says
+    daemon = internal_parties(settings, session_factory)
+    assert seen == {"desk@remote.example": "internal", "ops@remote.example": "internal"}
+    assert all(daemon.is_internal(Address(a)) for a in seen)
