@@ -89,7 +89,7 @@ def errors_of(answer: Any) -> dict[str, str]:
         ({"end": "2026-12-01T25:00:00Z"}, "end", "datetime"),
         ({"start": "2026-12-01T09:00:00"}, "start", "time zone"),
         ({"end": "2026-12-01T08:30:00+01:00"}, "end", "end before it starts"),
-        ({"organizer": "not an address"}, "organizer", ""),
+        ({"organizer": "not an address"}, "organizer", "not an email address"),
     ],
 )
 def test_a_malformed_identity_is_refused_naming_the_field(
