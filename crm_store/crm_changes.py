@@ -1,7 +1,9 @@
 """Reading the CRM change log the triggers of revision 0005 write.
 
 Whoever changes a contact, account, opportunity or user (CSV import, the web
-API, a script), a trigger appends the record's id. A process holding the CRM
+API, a script), a trigger appends the record's id; a mailbox's id too when
+one is added, removed or readdressed (revision 0012), because who is ours
+depends on it. A process holding the CRM
 in memory remembers the last log id it applied; once per cycle it asks
 ``last_change_id`` (one index read) and, only when that moved, reads the ids
 in between with ``changes_after`` and re-reads those records.
@@ -27,11 +29,17 @@ class ChangedRecords:
     account_ids: frozenset[int] = frozenset()
     opportunity_ids: frozenset[int] = frozenset()
     users_changed: bool = False
+    mailboxes_changed: bool = False
+
+    @property
+    def ours_changed(self) -> bool:
+        """Whether our own addresses (users', mailboxes') may differ: who is a colleague."""
+        return self.users_changed or self.mailboxes_changed
 
     @property
     def empty(self) -> bool:
         return not (
-            self.contact_ids or self.account_ids or self.opportunity_ids or self.users_changed
+            self.contact_ids or self.account_ids or self.opportunity_ids or self.ours_changed
         )
 
     @property
@@ -55,10 +63,12 @@ def changes_after(session: Session, after_id: int, up_to_id: int | None = None) 
         .distinct()
     )
     by_kind: dict[str, set[int]] = {"contact": set(), "account": set(), "opportunity": set()}
-    users = False
+    users = mailboxes = False
     for kind, record_id in rows:
         if kind == "user":
             users = True
+        elif kind == "mailbox":
+            mailboxes = True
         else:
             by_kind[kind].add(int(record_id))
     return ChangedRecords(
@@ -67,6 +77,7 @@ def changes_after(session: Session, after_id: int, up_to_id: int | None = None) 
         account_ids=frozenset(by_kind["account"]),
         opportunity_ids=frozenset(by_kind["opportunity"]),
         users_changed=users,
+        mailboxes_changed=mailboxes,
     )
 
 

@@ -35,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crm_store.email_domain import email_domain
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -108,6 +110,10 @@ class User(Timestamped, Base):
     entra_object_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     manager: Mapped[User | None] = relationship(remote_side=[id])
+
+
+# Our colleagues at an item's domains, for every add-in lookup (crm_store.record_reach).
+Index("ix_users_email_domain", email_domain(User.__table__.c.email))
 
 
 class Account(Timestamped, Base):
@@ -247,6 +253,9 @@ class Mailbox(Timestamped, Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
 
     owner: Mapped[User | None] = relationship()
+
+
+Index("ix_mailboxes_address_domain", email_domain(Mailbox.__table__.c.address))
 
 
 class SyncCursor(Base):
@@ -541,7 +550,7 @@ class ExclusionCount(Base):
 
 
 class CrmChange(Base):
-    """A CRM record that changed (written by triggers, revision 0005), oldest first.
+    """A CRM record that changed (written by triggers, revisions 0005 and 0012), oldest first.
 
     Daemons keep the CRM in memory and read this log once per cycle to apply
     only what changed; retroactive linking reads it to know which addresses,
@@ -551,7 +560,8 @@ class CrmChange(Base):
     __tablename__ = "crm_changes"
     __table_args__ = (
         CheckConstraint(
-            "record_kind IN ('contact','account','opportunity','user')", name="record_kind"
+            "record_kind IN ('contact','account','opportunity','user','mailbox')",
+            name="record_kind",
         ),
     )
 

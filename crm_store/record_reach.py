@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
+from crm_store.email_domain import email_domain
 from crm_store.models import (
     Account,
     AccountDomain,
@@ -58,7 +59,6 @@ from crm_store.models import (
     Opportunity,
     User,
 )
-from crm_store.our_addresses import email_domain
 
 MAX_REACH_ADDRESSES = 5_000
 """More addresses than any real item carries; bounds the statement's parameter count."""
