@@ -95,7 +95,11 @@ def create_app(
     )
     app.include_router(api_router())
     app.include_router(
-        metrics_router(scrape_token_from(settings), settings.daemon.stalled_worker_seconds)
+        metrics_router(
+            scrape_token_from(settings),
+            settings.daemon.stalled_worker_seconds,
+            push_enabled=settings.push.enabled,
+        )
     )
     add_pages(app, settings)
     _add_health(app)

@@ -1,12 +1,18 @@
-"""Queue depth, running and failed jobs, and each mailbox's freshness, from the store.
+"""Queue depth, running and failed jobs, each mailbox's freshness and push coverage.
 
 One module computes the figures so ``mailsync status`` and ``/metrics`` can
 never disagree. Queue figures exist only where procrastinate's tables do
 (cluster mode on PostgreSQL); elsewhere they are None and only freshness shows.
+Push coverage shows only with push on: a mailbox it does not cover is polled
+at the normal interval, and someone should find out why it is not covered.
+
+Labels stay bounded: per mailbox only where the freshness gauge already
+names the mailbox; otherwise a reason or a resource kind, each a short fixed set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +20,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from crm_store.models import Mailbox
+from crm_store.push_coverage import Gap, MailboxCoverage, push_coverage
+from mailsync.providers.graph.subscriptions import RESOURCE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,27 @@ class Freshness:
     status: str
     last_sync_at: datetime | None
     age_seconds: float | None  # None: never synced
+
+
+@dataclass(frozen=True, slots=True)
+class PushFigures:
+    mailboxes: list[MailboxCoverage]  # every enabled mailbox, by address
+
+    @property
+    def covered(self) -> list[MailboxCoverage]:
+        return [m for m in self.mailboxes if m.covered]
+
+    @property
+    def uncovered(self) -> list[MailboxCoverage]:
+        return [m for m in self.mailboxes if not m.covered]
+
+    def uncovered_by_reason(self) -> dict[Gap, int]:
+        """Every reason (zero included), each mailbox counted once under its worst gap."""
+        counts = dict.fromkeys(Gap, 0)
+        for mailbox in self.uncovered:
+            if mailbox.reason is not None:
+                counts[mailbox.reason] += 1
+        return counts
 
 
 QUEUE_FIGURES = text(
@@ -75,18 +104,32 @@ def freshness(session: Session, now: datetime) -> list[Freshness]:
     ]
 
 
+def push_figures(session: Session, push_enabled: bool, now: datetime) -> PushFigures | None:
+    """None with push off: then every mailbox polls at the normal interval anyway."""
+    if not push_enabled:
+        return None
+    return PushFigures(push_coverage(session, RESOURCE_KINDS, now))
+
+
 def _escape(label: str) -> str:
     return label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus_text(queue: QueueFigures | None, mailboxes: list[Freshness]) -> str:
+def _number(value: float) -> str:
+    """Whole numbers plainly, others exactly: ``:g`` would round a Unix time to 1.76e+09."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def prometheus_text(
+    queue: QueueFigures | None, mailboxes: list[Freshness], push: PushFigures | None = None
+) -> str:
     """The Prometheus text exposition format (version 0.0.4) of the same figures."""
     lines: list[str] = []
 
     def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
 
     if queue is not None:
         gauge(
@@ -119,4 +162,43 @@ def prometheus_text(queue: QueueFigures | None, mailboxes: list[Freshness]) -> s
         "Seconds since each mailbox's last good sync.",
         [(f'{{mailbox="{_escape(m.address)}"}}', m.age_seconds or 0.0) for m in synced],
     )
+    if push is not None:
+        _push_gauges(gauge, push)
     return "\n".join(lines) + "\n"
+
+
+def _push_gauges(
+    gauge: Callable[[str, str, list[tuple[str, float]]], None], push: PushFigures
+) -> None:
+    gauge(
+        "mailsync_push_mailboxes_covered",
+        "Enabled mailboxes with every Graph subscription live (polled at the safety interval).",
+        [("", len(push.covered))],
+    )
+    gauge(
+        "mailsync_push_mailboxes_uncovered",
+        "Enabled mailboxes push does not cover (polled at the normal interval), "
+        "by their worst gap.",
+        [(f'{{reason="{reason.value}"}}', n) for reason, n in push.uncovered_by_reason().items()],
+    )
+    gauge(
+        "mailsync_mailbox_push_covered",
+        "1 when every Graph subscription of the mailbox is live, else 0.",
+        [
+            (f'{{mailbox="{_escape(m.address)}"}}', 1.0 if m.covered else 0.0)
+            for m in push.mailboxes
+        ],
+    )
+    gauge(
+        "mailsync_push_subscription_next_retry_timestamp_seconds",
+        "When a subscription Graph refused to create is tried again (Unix time).",
+        [
+            (
+                f'{{mailbox="{_escape(m.address)}",kind="{g.resource_kind}"}}',
+                g.retry_at.timestamp(),
+            )
+            for m in push.uncovered
+            for g in m.gaps
+            if g.gap is Gap.FAILING and g.retry_at is not None
+        ],
+    )

@@ -6,7 +6,10 @@ by the query, and two nodes queuing the same mailbox in the same instant get
 one job and one ``AlreadyEnqueued``. Its duties, each on its own interval:
 
 - **tick**: queue a sync for every enabled mailbox whose last good sync is
-  older than the poll interval and that is not backing off;
+  older than its poll interval and that is not backing off. With push on, a
+  mailbox push covers (every resource kind subscribed, none expired) is polled
+  only at the long safety interval; any other one, whose changes nobody
+  announces, at the normal ``[sync] interval_seconds``;
 - **recover**: requeue jobs left ``doing`` by a worker whose heartbeat
   stopped (procrastinate records heartbeats but leaves recovery to us), and
   drop that worker's row;
@@ -30,6 +33,7 @@ from procrastinate import exceptions, sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_store.push_coverage import COVERED_SQL
 from mailsync.cluster.queue import (
     QUEUE,
     DeferResult,
@@ -38,6 +42,7 @@ from mailsync.cluster.queue import (
     request_sync,
 )
 from mailsync.config import Settings
+from mailsync.providers.graph.subscriptions import RESOURCE_KINDS
 from mailsync.until_signal import run_until_signalled
 
 log = logging.getLogger(__name__)
@@ -46,11 +51,13 @@ MAINTENANCE_SECONDS = 3600
 """As the single-process daemon: links from CRM changes within the hour, the purge hourly."""
 
 DUE_MAILBOXES = text(
-    """
+    f"""
     SELECT m.id FROM mailboxes AS m
      WHERE m.enabled
        AND (m.next_sync_at IS NULL OR m.next_sync_at <= :now)
-       AND (m.last_sync_at IS NULL OR m.last_sync_at <= :stale_before)
+       AND (m.last_sync_at IS NULL
+            OR m.last_sync_at <= :stale_before AND NOT {COVERED_SQL}
+            OR m.last_sync_at <= :covered_stale_before)
        AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j
                         WHERE j.queueing_lock = 'mailbox:' || m.id AND j.status = 'todo')
        AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j
@@ -58,6 +65,7 @@ DUE_MAILBOXES = text(
      ORDER BY m.last_sync_at NULLS FIRST, m.id
     """
 )
+"""One statement for the whole fleet: push coverage is decided inside it, per mailbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +74,8 @@ class TickReport:
     already_waiting: int
 
 
-def poll_interval_seconds(settings: Settings) -> int:
-    """With push on, polling is only the safety net for lost notifications."""
+def covered_poll_seconds(settings: Settings) -> int:
+    """A mailbox push covers is polled only as the safety net for lost notifications."""
     if settings.push.enabled:
         return settings.push.safety_poll_seconds
     return settings.sync.interval_seconds
@@ -97,12 +105,14 @@ class ClusterTicker:
 
     def tick(self) -> TickReport:
         now = self._clock()
-        stale_before = now - timedelta(seconds=poll_interval_seconds(self._settings))
+        bounds = {
+            "now": now,
+            "stale_before": now - timedelta(seconds=self._settings.sync.interval_seconds),
+            "covered_stale_before": now - timedelta(seconds=covered_poll_seconds(self._settings)),
+            "push_kinds": list(RESOURCE_KINDS),
+        }
         with self._sessions() as session:
-            due = [
-                int(i)
-                for i in session.scalars(DUE_MAILBOXES, {"now": now, "stale_before": stale_before})
-            ]
+            due = [int(i) for i in session.scalars(DUE_MAILBOXES, bounds)]
         queued = waiting = 0
         for mailbox_id in due:
             if request_sync(self._app, mailbox_id, reason="due") is DeferResult.QUEUED:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.database import session_scope
-from mailsync.cluster.figures import freshness, queue_figures
+from crm_store.push_coverage import Gap, KindGap, MailboxCoverage
+from mailsync.cluster.figures import PushFigures, freshness, push_figures, queue_figures
 from mailsync.cluster.queue import client_app
-from mailsync.cluster.ticker import ClusterTicker, poll_interval_seconds
+from mailsync.cluster.ticker import ClusterTicker, covered_poll_seconds
 from mailsync.cluster.worker import run_worker
 from mailsync.commands.context import AppContext, pass_app
 from mailsync.commands.store_checks import require_current_schema
@@ -43,13 +44,16 @@ def format_age(now: datetime, moment: datetime | None) -> str:
 
 
 def cluster_summary(session: Session, settings: Settings, now: datetime) -> list[str]:
-    """Freshness across mailboxes, and the job queue's figures in cluster mode."""
+    """Freshness across mailboxes, push coverage (push on), and the job queue's figures."""
     mailboxes = freshness(session, now)
     ages = [m.age_seconds for m in mailboxes if m.age_seconds is not None]
     lines = [
         f"freshness: {len(mailboxes)} enabled mailboxes, oldest good sync "
         f"{max(ages, default=0.0):.0f}s ago, {len(mailboxes) - len(ages)} never synced"
     ]
+    push = push_figures(session, settings.push.enabled, now)
+    if push is not None:
+        lines.extend(push_summary(push, settings, now))
     queue = queue_figures(session, settings.daemon.stalled_worker_seconds)
     if queue is not None:
         lines.append(
@@ -57,6 +61,54 @@ def cluster_summary(session: Session, settings: Settings, now: datetime) -> list
             f"{queue.running} running, {queue.failed} failed; {queue.workers} live workers"
         )
     return lines
+
+
+UNCOVERED_SHOWN = 20
+"""Uncovered mailboxes listed by name; a fleet-wide outage is summed up, not listed."""
+
+
+def push_summary(push: PushFigures, settings: Settings, now: datetime) -> list[str]:
+    """How many mailboxes push covers, and each uncovered one with why."""
+    uncovered = push.uncovered
+    lines = [
+        f"push: {len(push.covered)} of {len(push.mailboxes)} enabled mailboxes covered "
+        f"(polled every {covered_poll_seconds(settings)}s as a safety net)"
+    ]
+    if not uncovered:
+        return lines
+    reasons = ", ".join(
+        f"{count} {reason.value.replace('_', ' ')}"
+        for reason, count in push.uncovered_by_reason().items()
+        if count
+    )
+    lines.append(
+        f"push: {len(uncovered)} not covered ({reasons}), "
+        f"polled every {settings.sync.interval_seconds}s:"
+    )
+    lines.extend(f"  {_coverage_line(m, now)}" for m in uncovered[:UNCOVERED_SHOWN])
+    if len(uncovered) > UNCOVERED_SHOWN:
+        lines.append(
+            f"  … and {len(uncovered) - UNCOVERED_SHOWN} more (mailsync_mailbox_push_covered)"
+        )
+    return lines
+
+
+def _coverage_line(mailbox: MailboxCoverage, now: datetime) -> str:
+    if all(g.gap is Gap.NOT_GRAPH for g in mailbox.gaps):
+        return f"{mailbox.address}: not a Graph mailbox (no push for EWS)"
+    return f"{mailbox.address}: " + "; ".join(_gap_text(g, now) for g in mailbox.gaps)
+
+
+def _gap_text(gap: KindGap, now: datetime) -> str:
+    kind = gap.resource_kind
+    if gap.gap is Gap.FAILING and gap.retry_at is not None:
+        when = gap.retry_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        due = f"in {format_age(gap.retry_at, now)}" if gap.retry_at > now else "overdue"
+        plural = "s" if gap.failures != 1 else ""
+        return f"{kind} failing ({gap.failures} failure{plural}), next try {when} ({due})"
+    if gap.gap is Gap.EXPIRED and gap.since is not None:
+        return f"{kind} expired {format_age(now, gap.since)} ago"
+    return f"{kind} {gap.gap.value.replace('_', ' ')}"
 
 
 def register_node_mailboxes(sessions: sessionmaker[Session], settings: Settings) -> None:
@@ -82,9 +134,12 @@ def run_cluster_node(app: AppContext) -> None:
         app.settings, sessions, queue, maintenance=maintenance_for(app.settings, sessions)
     )
     settings = app.settings
+    every = f"every {settings.sync.interval_seconds}s per mailbox"
+    if settings.push.enabled:
+        every += f", every {covered_poll_seconds(settings)}s for those push covers"
     click.echo(
-        f"mailsync cluster node: queuing syncs every {poll_interval_seconds(settings)}s per "
-        f"mailbox (tick {settings.daemon.tick_seconds:g}s); run `mailsync worker` to sync"
+        f"mailsync cluster node: queuing syncs {every} "
+        f"(tick {settings.daemon.tick_seconds:g}s); run `mailsync worker` to sync"
     )
     web = BackgroundWeb(settings, sessions) if settings.web.enabled else None
     try:

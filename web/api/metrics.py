@@ -21,6 +21,10 @@ fine, the person is not allowed, and a fresh token would not change that.
 stalled_worker_seconds``: the threshold after which the ticker takes a worker
 for dead and queues its running syncs again, and the one ``mailsync status``
 uses, so the three never disagree about which workers are alive.
+
+With ``[push] enabled``, the push coverage gauges follow: how many mailboxes
+every Graph subscription covers, the others by reason, each mailbox's 0/1 and
+the next creation attempt of a failing subscription.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from fastapi import APIRouter, BackgroundTasks
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
-from mailsync.cluster.figures import freshness, prometheus_text, queue_figures
+from mailsync.cluster.figures import freshness, prometheus_text, push_figures, queue_figures
 from web.auth.api_tokens import looks_like_api_token
 from web.auth.errors import NotAuthenticated
 from web.auth.scrape_token import KEY, ScrapeToken
@@ -40,18 +44,23 @@ from web.state import WebState
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def metrics_router(scrape_token: ScrapeToken | None, stalled_worker_seconds: float) -> APIRouter:
-    """The route, given the scrape token (None: admins' API tokens only) and the stall threshold."""
+def metrics_router(
+    scrape_token: ScrapeToken | None, stalled_worker_seconds: float, *, push_enabled: bool
+) -> APIRouter:
+    """The route, given the scrape token (None: admins' API tokens only), the stall
+    threshold, and whether push coverage matters (``[push] enabled``)."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/metrics", summary="Queue and freshness figures for Prometheus")
+    @router.get("/metrics", summary="Queue, freshness and push coverage figures for Prometheus")
     def metrics(
         state: State, token: Credentials, session: DbSession, later: BackgroundTasks
     ) -> PlainTextResponse:
         _admit(state, session, token, later, scrape_token)
         queue = queue_figures(session, stalled_worker_seconds)
-        mailboxes = freshness(session, state.clock())
-        return PlainTextResponse(prometheus_text(queue, mailboxes), media_type=CONTENT_TYPE)
+        now = state.clock()
+        mailboxes = freshness(session, now)
+        push = push_figures(session, push_enabled, now)
+        return PlainTextResponse(prometheus_text(queue, mailboxes, push), media_type=CONTENT_TYPE)
 
     return router
 
