@@ -7,6 +7,10 @@ on the mailbox row (``next_sync_at``): a run that finds it in the future
 returns at once, and a throttled mailbox gets a one-off job at its Retry-After
 instead of a sleeping worker. On SIGTERM/Ctrl-C the stop event is set: the
 engine commits the page in hand, then every job returns and the process exits.
+
+Every mailbox polls at ``[sync] interval_seconds`` here: Graph push needs the
+cluster's queue (``[push]`` is refused in embedded mode), so no mailbox is
+ever covered by notifications and none may wait for the longer safety poll.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
   creates the missing ones, a messages and an events subscription per
   mailbox. A creation Graph refuses is retried after a delay that doubles per
   failure (``creation_retry_delay``); it never holds up the other mailboxes
-  or polling, which carries on at the safety interval;
+  or polling, which for a mailbox push does not cover is at the normal
+  interval, not the safety one (``crm_store.push_coverage``);
 - a subscription made before we asked for lifecycle notifications (its
   renewal shows no ``lifecycleNotificationUrl``, which Graph cannot add
   later) is replaced by a new one at its next renewal;

@@ -9,7 +9,11 @@ which defaults to the web service's lifecycle endpoint next to
 Outlook resources), so a job renews them ``renew_before_minutes`` ahead; that
 margin must leave at least two subscription checks before expiry, or one
 failed renewal would let a subscription lapse. Notifications can be lost, so
-polling carries on as a safety net at ``safety_poll_seconds``.
+polling carries on as a safety net at ``safety_poll_seconds``; only for a
+mailbox push covers, though (both subscriptions live): one whose subscription
+is missing, refused or expired is polled at ``[sync] interval_seconds``
+(``crm_store.push_coverage``). Embedded mode has no queue for notifications
+to land on, so push is refused there and it always polls at the normal interval.
 """
 
 from __future__ import annotations
