@@ -6,9 +6,11 @@ a message a colleague sent to a customer lands in our Inbox via cc and is
 still outbound from the company's point of view.
 
 ``InternalParties.known`` is the one definition of "ours": the daemon applies
-it to every known address at start, the web service to the known addresses
-at an item's domains on each request (``crm_store.our_addresses``), so the
-add-in and the daemon call the same people colleagues.
+it to every known address (``InternalConfig.parties``, again whenever the
+change log names a user or mailbox: ``mailsync.live_index``), the web service
+to the known addresses at an item's domains on each request
+(``crm_store.our_addresses``), so the add-in and the daemon call the same
+people colleagues.
 """
 
 from __future__ import annotations
@@ -52,6 +54,29 @@ class InternalParties:
 
     def is_internal(self, address: Address) -> bool:
         return address.address in self.addresses or address.domain in self.domains
+
+
+@dataclass(frozen=True, slots=True)
+class InternalConfig:
+    """The configured half of who is ours, fixed for a process.
+
+    The other half, our users' and mailboxes' addresses in the store, changes
+    while a daemon runs; ``parties`` joins the two whenever it is read again.
+    ``addresses``: the configured ``[[mailboxes]]``, ours before any is registered.
+    """
+
+    domains: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    free_mail: frozenset[str] = frozenset()
+
+    def parties(self, stored_addresses: Iterable[str]) -> InternalParties:
+        return InternalParties.known(
+            self.domains, (*stored_addresses, *self.addresses), self.free_mail
+        )
+
+
+NOTHING_CONFIGURED = InternalConfig()
+"""Only the store's users and mailboxes are ours (tests, and tools without a config)."""
 
 
 def message_direction(item: MessageItem, internal: InternalParties) -> Direction:

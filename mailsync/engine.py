@@ -136,14 +136,16 @@ class SyncEngine:
         self,
         sessions: sessionmaker[Session],
         linker_for: Callable[[Session], Linker],
-        internal: InternalParties,
+        internal: InternalParties | Callable[[], InternalParties],
         settings: EngineSettings = EngineSettings(),
         *,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
+        """``internal``: who is ours, fixed or asked for each page (the live index's,
+        refreshed from the change log when a run gets its linker)."""
         self._sessions = sessions
         self._linker_for = linker_for
-        self._internal = internal
+        self._internal = internal if callable(internal) else (lambda: internal)
         self._settings = settings
         self._clock = clock
 
@@ -465,8 +467,9 @@ class SyncEngine:
         Bodies the server would not give yet are marked pending and the
         shortfall is returned, to end the run after the page commits.
         """
+        internal = self._internal()
         items: list[CorrespondenceItem] = [
-            dataclasses.replace(item, direction=message_direction(item, self._internal))
+            dataclasses.replace(item, direction=message_direction(item, internal))
             if isinstance(item, MessageItem)
             else item
             for item in page.upserts

@@ -7,6 +7,14 @@ changed since and those records, and applies them with the index's own
 ``upsert_*`` / ``remove_*``. Syncs never rebuild it; only a change touching
 most of the CRM (a full re-import) is cheaper as a rebuild, and gets one.
 
+It also holds who is ours (``internal``: the configured domains and
+mailboxes, and our users' and mailboxes' addresses in the store, by
+``InternalConfig.parties``). The change log names users and mailboxes too
+(revisions 0005 and 0012), so when a refresh sees one, it reads our
+addresses again and swaps in the new verdict: a colleague added while the
+daemon runs is ours from its next mailbox run on, in the rules' index and in
+the engine's message direction alike, with no query of its own per page.
+
 The daemon links on several threads while a refresh may patch the index, and
 the matchers iterate dicts of it, so readers (a page of linking) and the
 writer (a refresh) take a small readers-writer lock: once per page, never per
@@ -26,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from crm_store.crm_changes import ChangedRecords, changes_after, last_change_id
 from crm_store.crm_records import CrmRecords, load_crm_records, load_crm_records_by_id
+from crm_store.our_addresses import our_addresses
+from mailsync.direction import NOTHING_CONFIGURED, InternalConfig, InternalParties
 from rules import AccountRecord, ContactRecord, CrmIndex, OpportunityRecord, OpportunityStatus
 
 log = logging.getLogger(__name__)
@@ -95,24 +105,33 @@ def index_from_records(records: CrmRecords, internal_domains: Iterable[str]) -> 
 
 
 class LiveCrmIndex:
-    """One process's CRM index and the change-log id it reflects."""
+    """One process's CRM index, who is ours, and the change-log id they reflect."""
 
-    def __init__(self, index: CrmIndex, applied_id: int, internal_domains: Iterable[str]) -> None:
+    def __init__(
+        self,
+        index: CrmIndex,
+        applied_id: int,
+        internal: InternalParties,
+        config: InternalConfig = NOTHING_CONFIGURED,
+    ) -> None:
         self.index = index
         self.applied_id = applied_id
-        self.internal_domains = tuple(internal_domains)
+        # Replaced whole, never mutated: a page reads one verdict from start to end.
+        self.internal = internal
+        self._config = config
         self.lock = ReadWriteLock()
         self._refreshing = threading.Lock()
         self.rebuilds = 0
         self.patches = 0
 
     @classmethod
-    def load(cls, session: Session, internal_domains: Iterable[str] = ()) -> LiveCrmIndex:
+    def load(cls, session: Session, config: InternalConfig = NOTHING_CONFIGURED) -> LiveCrmIndex:
         # The log id is read first: a change landing during the load is applied
         # again by the next refresh, which is harmless (upserts are idempotent).
         applied = last_change_id(session)
-        domains = tuple(internal_domains)
-        return cls(index_from_records(load_crm_records(session), domains), applied, domains)
+        internal = config.parties(our_addresses(session))
+        index = index_from_records(load_crm_records(session), internal.domains)
+        return cls(index, applied, internal, config)
 
     def refresh(self, session: Session) -> ChangedRecords:
         """Apply what changed since the last refresh; the cheap check when nothing did."""
@@ -121,9 +140,12 @@ class LiveCrmIndex:
             if newest <= self.applied_id:
                 return ChangedRecords(last_id=self.applied_id)
             changed = changes_after(session, self.applied_id, newest)
+            internal = self.internal
+            if changed.ours_changed:
+                internal = self._config.parties(our_addresses(session))
             known = len(self.index.contacts) + len(self.index.accounts)
             if changed.size > max(1_000, REBUILD_SHARE * known):
-                fresh = index_from_records(load_crm_records(session), self.internal_domains)
+                fresh = index_from_records(load_crm_records(session), internal.domains)
                 with self.lock.writing():
                     _copy_into(self.index, fresh)
                 self.rebuilds += 1
@@ -136,14 +158,24 @@ class LiveCrmIndex:
                 )
                 with self.lock.writing():
                     _patch(self.index, changed, records)
+                    _set_internal_domains(self.index, internal.domains)
                 self.patches += 1
+            self.internal = internal
             self.applied_id = changed.last_id
             log.info(
-                "CRM index: applied changes up to log id %s (%s records)",
+                "CRM index: applied changes up to log id %s (%s records%s)",
                 changed.last_id,
                 changed.size,
+                ", our users or mailboxes" if changed.ours_changed else "",
             )
             return changed
+
+
+def _set_internal_domains(index: CrmIndex, domains: AbstractSet[str]) -> None:
+    for gone in index.internal_domains - domains:
+        index.remove_internal_domain(gone)
+    for new in domains - index.internal_domains:
+        index.add_internal_domain(new)
 
 
 def _copy_into(target: CrmIndex, source: CrmIndex) -> None:

@@ -2,7 +2,9 @@
 
 One ``RulesLinkers`` per process holds the ``LiveCrmIndex`` (built once,
 refreshed from the change log at the start of every mailbox run) and the
-configured settings and custom rules. Each mailbox run gets a ``RulesLinker``
+configured settings and custom rules. The engine asks it who is ours
+(``internal``) for each page's message direction, so direction and linking
+share the live index's one refreshed verdict. Each mailbox run gets a ``RulesLinker``
 with its own ``RulesEngine`` over the shared index, so the per-page thread
 lookup never crosses threads. Per page the linker reads, in one short
 session, the stored links of every parent and conversation the page names and
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.items import CorrespondenceItem, MeetingItem, MessageItem
 from crm_store.page_reads import suppressions_by_item_key
+from mailsync.direction import NOTHING_CONFIGURED, InternalConfig, InternalParties
 from mailsync.live_index import LiveCrmIndex
 from mailsync.rules_context import PageThreadLookup
 from rules import EMPTY_RULESET, Linked, LinkResult, RulesEngine, RuleSet, RulesSettings
@@ -121,12 +124,12 @@ class RulesLinkers:
         sessions: sessionmaker[Session],
         settings: RulesSettings,
         ruleset: RuleSet = EMPTY_RULESET,
-        internal_domains: Collection[str] = (),
+        internal: InternalConfig = NOTHING_CONFIGURED,
     ) -> None:
         self._sessions = sessions
         self.settings = settings
         self.ruleset = ruleset
-        self._internal_domains = tuple(internal_domains)
+        self._internal = internal
         self._free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
         self.live: LiveCrmIndex | None = None
         self._loading = threading.Lock()
@@ -135,10 +138,18 @@ class RulesLinkers:
         """The index, built on first use and refreshed from the change log after that."""
         with self._loading:
             if self.live is None:
-                self.live = LiveCrmIndex.load(session, self._internal_domains)
+                self.live = LiveCrmIndex.load(session, self._internal)
                 return self.live
         self.live.refresh(session)
         return self.live
+
+    def internal(self) -> InternalParties:
+        """Who is ours as of the live index's last refresh (every mailbox run starts with one)."""
+        live = self.live
+        if live is None:
+            with self._sessions() as session:
+                live = self.live_index(session)
+        return live.internal
 
     def __call__(self, session: Session) -> RulesLinker:
         live = self.live_index(session)

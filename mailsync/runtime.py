@@ -27,7 +27,7 @@ from mailsync.auth.tokens import (
 from mailsync.budget import BudgetLimits, InProcessBudget, RequestBudget
 from mailsync.config import Settings
 from mailsync.config.sections import TenantSettings
-from mailsync.direction import InternalParties
+from mailsync.direction import InternalConfig, InternalParties
 from mailsync.engine import EngineSettings, SyncEngine
 from mailsync.linking import ContactAddressLinker, Linker
 from mailsync.outcome import BackoffPolicy
@@ -238,38 +238,47 @@ def registry_for(settings: Settings, budget: RequestBudget | None = None) -> Pro
     return registry
 
 
-def internal_parties(settings: Settings, sessions: sessionmaker[Session]) -> InternalParties:
-    """Who is ours, by the one definition web uses too (``InternalParties.known``)."""
-    with sessions() as session:
-        addresses = [*our_addresses(session), *(m.address for m in settings.mailboxes)]
+def internal_config(settings: Settings) -> InternalConfig:
+    """The configured half of who is ours (``[rules]`` and ``[[mailboxes]]``)."""
     rules = settings.rules
-    free_mail = shipped_free_mail_domains() | frozenset(rules.extra_free_mail_domains)
-    return InternalParties.known(rules.internal_domains, addresses, free_mail)
+    return InternalConfig(
+        tuple(rules.internal_domains),
+        tuple(m.address for m in settings.mailboxes),
+        shipped_free_mail_domains() | frozenset(rules.extra_free_mail_domains),
+    )
+
+
+def internal_parties(settings: Settings, sessions: sessionmaker[Session]) -> InternalParties:
+    """Who is ours now, by the one definition web uses too (``InternalParties.known``).
+
+    For a one-off command; a syncing process keeps it current in its live index.
+    """
+    with sessions() as session:
+        return internal_config(settings).parties(our_addresses(session))
 
 
 def default_linker(session: Session) -> Linker:
     return ContactAddressLinker.load(session)
 
 
-def rules_linkers_for(
-    settings: Settings, sessions: sessionmaker[Session], internal: InternalParties
-) -> RulesLinkers:
+def rules_linkers_for(settings: Settings, sessions: sessionmaker[Session]) -> RulesLinkers:
     """The configured rules over a CRM index built once for this process (see RulesLinkers)."""
     return RulesLinkers(
         sessions,
         settings.rules.engine_settings(),
         settings.rules.custom_rules(),
-        internal_domains=sorted(internal.domains),
+        internal=internal_config(settings),
     )
 
 
 def sync_engine_for(settings: Settings, sessions: sessionmaker[Session]) -> SyncEngine:
+    """The engine, whose message direction follows the live index's view of who is ours."""
     sync = settings.sync
-    internal = internal_parties(settings, sessions)
+    linkers = rules_linkers_for(settings, sessions)
     return SyncEngine(
         sessions,
-        rules_linkers_for(settings, sessions, internal),
-        internal,
+        linkers,
+        linkers.internal,
         EngineSettings(
             backoff=BackoffPolicy(sync.interval_seconds, sync.max_backoff_seconds),
             write_back_category=sync.write_back_category,
