@@ -127,6 +127,46 @@ def client_app(database_url: str) -> MailsyncApp:
     return app
 
 
+RETRY_STALLED = """
+WITH still AS MATERIALIZED (
+    SELECT id FROM procrastinate_jobs
+     WHERE id = %(job_id)s AND status = 'doing'
+       AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+       FOR UPDATE
+)
+SELECT procrastinate_retry_job_v2(id, %(retry_at)s, NULL, NULL, NULL) FROM still
+"""
+
+
+def retry_stalled_job(
+    app: MailsyncApp, job_id: int, worker_id: int | None, retry_at: datetime.datetime
+) -> bool:
+    """Queue again a job found running on a silent worker, if it still is; False if not.
+
+    Two tickers can find the same stalled job. procrastinate's retry accepts any
+    job that is ``doing``, so the later ticker would otherwise "retry" the job
+    while a live worker runs it again: back to ``todo`` under that worker, free
+    to be fetched a second time (two syncs of one mailbox at once), and the
+    live worker's finish then fails. Locking the row and checking that it still
+    belongs to the silent worker makes the second recovery a no-op.
+    """
+    connector = app.connector.get_sync_connector()
+    try:
+        done = connector.execute_query_all(
+            query=RETRY_STALLED, job_id=job_id, worker_id=worker_id, retry_at=retry_at
+        )
+    except exceptions.UniqueViolation as exc:
+        if exc.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+            raise
+        log.info("job %s not retried: a newer sync of its mailbox is already waiting", job_id)
+        connector.execute_query(
+            query="SELECT procrastinate_finish_job_v1(%(job_id)s, 'failed', false)",
+            job_id=job_id,
+        )
+        return True
+    return bool(done)
+
+
 class DeferResult(StrEnum):
     QUEUED = "queued"
     ALREADY_WAITING = "already_waiting"

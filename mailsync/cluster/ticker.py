@@ -26,10 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from procrastinate import exceptions, sql
+from procrastinate import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +39,7 @@ from mailsync.cluster.queue import (
     MailsyncApp,
     request_subscription_check,
     request_sync,
+    retry_stalled_job,
 )
 from mailsync.config import Settings
 from mailsync.providers.graph.subscriptions import RESOURCE_KINDS
@@ -135,13 +135,9 @@ class ClusterTicker:
         )
         recovered = 0
         for row in stalled:
-            try:
-                self._app.job_manager.retry_job_by_id(int(row["id"]), retry_at=self._clock())
-            except exceptions.ConnectorException as exc:
-                if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
-                    raise
-                # procrastinate refused: the job is no longer 'doing' — another
-                # node's ticker recovered it first.
+            worker = None if row["worker_id"] is None else int(row["worker_id"])
+            if not retry_stalled_job(self._app, int(row["id"]), worker, self._clock()):
+                # no longer running on that worker: another node's ticker recovered it
                 log.debug("stalled job %s already recovered elsewhere", row["id"])
                 continue
             recovered += 1
