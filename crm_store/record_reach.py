@@ -6,10 +6,11 @@ trip: a single ``UNION ALL`` of the contacts with these addresses (with all
 their emails), the accounts they reach (by contact, by domain, by deal code,
 by name; with all their domains), the open deals of those accounts plus any
 deal named by code, which addresses are our own users, and our users' and
-mailboxes' addresses at the addresses' domains (``crm_store.our_addresses``:
-what decides whether an address is a colleague's). Each CRM arm is a
-unique- or foreign-key index probe, so the cost depends on the item, not on
-the size of the CRM; the last arms read the company's own few hundred rows.
+mailboxes' addresses at the addresses' domains that configuration has not
+already made ours (``crm_store.our_addresses``: what decides whether an
+address is a colleague's). Each CRM arm is a unique- or foreign-key index
+probe, so the cost depends on the item, not on the size of the CRM; the last
+arms probe the domain indexes of users and mailboxes (revision 0011).
 Rows of every kind share one column layout (``kind`` says which record a row
 describes) and are folded back into records here.
 
@@ -122,13 +123,25 @@ def read_reachable_records(
     *,
     codes: Collection[str] = (),
     account_names: Collection[str] = (),
+    settled_domains: Collection[str] = (),
 ) -> ReachableRecords:
-    """Records reachable from these (lower-case) addresses, deal codes and account names."""
+    """Records reachable from these (lower-case) addresses, deal codes and account names.
+
+    ``settled_domains``: domains ours whoever is there (the configured internal
+    domains). Our addresses there decide nothing, and the company's own domain is
+    on nearly every item (its mailbox owner), so they are not read: otherwise every
+    lookup would bring back every colleague, index or not.
+    """
     wanted = sorted({e for e in emails if "@" in e})[:MAX_REACH_ADDRESSES]
     domains = sorted({e.rpartition("@")[2] for e in wanted})
     codes = sorted({c.upper() for c in codes})
     names = sorted({n.casefold() for n in account_names})
-    parameters: dict[str, Any] = {"emails": wanted, "domains": domains}
+    settled = {d.strip().lower() for d in settled_domains}
+    parameters: dict[str, Any] = {
+        "emails": wanted,
+        "domains": domains,
+        "our_domains": [d for d in domains if d not in settled],
+    }
     if codes:
         parameters["codes"] = codes
     if names:
@@ -166,6 +179,7 @@ def _statement(with_codes: bool, with_names: bool) -> CompoundSelect[Any]:
     """The one statement for this shape of question (see the module docstring)."""
     emails = bindparam("emails", type_=String(), expanding=True)
     domains = bindparam("domains", type_=String(), expanding=True)
+    our_domains = bindparam("our_domains", type_=String(), expanding=True)
     codes = bindparam("codes", type_=String(), expanding=True)
     names = bindparam("names", type_=String(), expanding=True)
     text, number = String(), BigInteger()
@@ -278,7 +292,7 @@ def _statement(with_codes: bool, with_names: bool) -> CompoundSelect[Any]:
             nothing(number),
             nothing(number),
             nothing(Numeric(18, 2)),
-        ).where(email_domain(address).in_(domains))
+        ).where(email_domain(address).in_(our_domains))
         for ident, address in ((User.id, User.email), (Mailbox.id, Mailbox.address))
     )
     return union_all(*arms).order_by("kind", "id", "seq")

@@ -8,9 +8,10 @@ in one statement (``crm_store.record_reach``) and builds a small
 read twice.
 
 That statement also brings our users' and mailboxes' addresses at the item's
-domains, so who is a colleague is decided as the daemon decides it
-(``InternalParties.known``) and a user or mailbox added a minute ago already
-counts, as a contact added a minute ago does.
+domains (those the configuration has not made ours already), so who is a
+colleague is decided as the daemon decides it (``InternalParties.known``) and
+a user or mailbox added a minute ago already counts, as a contact added a
+minute ago does.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ def load_slice(
 ) -> CrmSlice:
     """``internal_domains`` and ``configured_addresses`` (mailboxes): from the config."""
     wanted = {a.strip().lower() for a in addresses if a and "@" in a}
-    records = read_reachable_records(connection, wanted, codes=codes, account_names=account_names)
+    configured = tuple(internal_domains)
+    records = read_reachable_records(
+        connection, wanted, codes=codes, account_names=account_names, settled_domains=configured
+    )
     internal = InternalParties.known(
-        internal_domains, [*records.our_addresses, *configured_addresses], free_mail_domains
+        configured, [*records.our_addresses, *configured_addresses], free_mail_domains
     )
     index = CrmIndex.build(
         accounts=[

@@ -1,4 +1,5 @@
-"""The lookup's read of our colleagues at an item's domains is an index probe on both backends.
+"""The lookup's read of our colleagues at an item's domains: an index probe on both backends,
+and nothing at all at a configured domain.
 
 Asked on the statement the lookup really sends (captured from the driver), so
 a change to ``email_domain``'s spelling that no longer matches the indexes of
@@ -88,3 +89,25 @@ def test_the_lookup_reads_our_users_and_mailboxes_by_domain_index(
     assert "ix_mailboxes_address_domain" in plan, plan
     scans = re.compile(r"(Seq Scan on|SCAN) (users|mailboxes)\b")
     assert not scans.search(plan), plan
+
+
+def test_the_lookup_reads_no_colleague_at_a_domain_the_configuration_makes_ours(
+    engine: Engine, session_factory: Any
+) -> None:
+    # GIVEN users and a mailbox at the configured domain, and a user at a subsidiary's
+    with session_scope(session_factory, write=True) as session:
+        for n in range(3):
+            make_user(session, email=f"rep{n}@ourco.example")
+        make_mailbox(session, address="sales@ourco.example")
+        make_user(session, email="kim@subsidiary.example")
+    # WHEN an item between a colleague at each is looked up, ourco.example being configured
+    with engine.connect() as connection:
+        records = read_reachable_records(
+            connection,
+            ["rep0@ourco.example", "lee@subsidiary.example"],
+            settled_domains=["OurCo.example"],
+        )
+    # THEN only the subsidiary's people are read (the configured domain is ours whoever is
+    # there), while which asked-for addresses are users' is still known
+    assert records.our_addresses == ["kim@subsidiary.example"]
+    assert records.user_emails == ["rep0@ourco.example"]
