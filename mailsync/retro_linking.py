@@ -36,6 +36,7 @@ from crm_store.crm_records import load_crm_records, load_crm_records_by_id
 from crm_store.database import session_scope
 from crm_store.items import ItemKind
 from crm_store.links import suppressions_for_items
+from crm_store.our_addresses import our_addresses
 from crm_store.unmatched import (
     LateLinks,
     PurgeCounts,
@@ -45,9 +46,10 @@ from crm_store.unmatched import (
     write_late_links,
 )
 from mailsync.config import Settings
+from mailsync.direction import NOTHING_CONFIGURED, InternalConfig
 from mailsync.live_index import index_from_records
 from mailsync.rules_context import StoreThreadLookup
-from mailsync.runtime import internal_parties
+from mailsync.runtime import internal_config
 from rules import (
     EMPTY_RULESET,
     CrmChange,
@@ -87,6 +89,17 @@ def whole_crm(internal_domains: Collection[str]) -> IndexFor:
 
     def build(session: Session, _addresses: Collection[str], _codes: Sequence[str]) -> CrmIndex:
         return index_from_records(load_crm_records(session), internal_domains)
+
+    return build
+
+
+def whole_crm_as_now(internal: InternalConfig) -> IndexFor:
+    """``whole_crm`` with who is ours read when it builds: a long-lived process (the
+    maintenance pass) must see the users and mailboxes added since it started."""
+
+    def build(session: Session, addresses: Collection[str], codes: Sequence[str]) -> CrmIndex:
+        domains = internal.parties(our_addresses(session)).domains
+        return whole_crm(domains)(session, addresses, codes)
 
     return build
 
@@ -207,7 +220,7 @@ def maintenance_job(
     settings: RulesSettings,
     clock: Callable[[], datetime],
     *,
-    internal_domains: Collection[str] = (),
+    internal: InternalConfig = NOTHING_CONFIGURED,
     ruleset: RuleSet = EMPTY_RULESET,
 ) -> Callable[[], None]:
     """The maintenance pass (daemon, cluster ticker): relink from the change log, then
@@ -218,7 +231,7 @@ def maintenance_job(
             retro = relink_from_change_log(
                 session,
                 settings=settings,
-                index_for=whole_crm(internal_domains),
+                index_for=whole_crm_as_now(internal),
                 now=clock(),
                 ruleset=ruleset,
             )
@@ -247,6 +260,6 @@ def maintenance_for(settings: Settings, sessions: sessionmaker[Session]) -> Call
         sessions,
         settings.rules.engine_settings(),
         lambda: datetime.now(UTC),
-        internal_domains=sorted(internal_parties(settings, sessions).domains),
+        internal=internal_config(settings),
         ruleset=settings.rules.custom_rules(),
     )
