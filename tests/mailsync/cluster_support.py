@@ -57,6 +57,7 @@ def cluster_config(
     db_url: str,
     *,
     interval: int,
+    page_size: int = 25,
     daemon: str = "",
     push: str = "",
     web: str = "enabled = false",
@@ -71,7 +72,7 @@ def cluster_config(
         f'\n[daemon]\nmode = "cluster"\n{daemon}\n[push]\n{push}\n[web]\n{web}\n'
         "[rules]\nretro_window_days = 3650\n"
     )
-    path = write_config(directory, sandbox, db_url, extra=extra)
+    path = write_config(directory, sandbox, db_url, page_size=page_size, extra=extra)
     text_ = path.read_text(encoding="utf-8").replace(
         "interval_seconds = 60\njitter_seconds = 0",
         f"interval_seconds = {interval}\njitter_seconds = 0",
@@ -128,6 +129,15 @@ class Fleet:
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def lines_naming(self, *needles: str) -> list[str]:
+        """Every log line (``process: line``) that contains one of ``needles``."""
+        return [
+            f"{name}: {line}"
+            for name in self.processes
+            for line in self.log(name).splitlines()
+            if any(n in line for n in needles)
+        ]
 
     def alive(self) -> dict[str, int | None]:
         return {name: p.poll() for name, p in self.processes.items()}
