@@ -8,10 +8,10 @@ in one statement (``crm_store.record_reach``) and builds a small
 read twice.
 
 That statement also brings our users' and mailboxes' addresses at the item's
-domains (those the configuration has not made ours already), so who is a
-colleague is decided as the daemon decides it (``InternalParties.known``) and
-a user or mailbox added a minute ago already counts, as a contact added a
-minute ago does.
+domains (those the configuration has not made ours already: configured
+domains and configured mailboxes' domains), so who is a colleague is decided
+as the daemon decides it (``InternalParties.known``) and a user or mailbox
+added a minute ago already counts, as a contact added a minute ago does.
 """
 
 from __future__ import annotations
@@ -58,11 +58,19 @@ def load_slice(
     """``internal_domains`` and ``configured_addresses`` (mailboxes): from the config."""
     wanted = {a.strip().lower() for a in addresses if a and "@" in a}
     configured = tuple(internal_domains)
+    mailboxes = tuple(configured_addresses)
+    # Ours whoever is there: the configured domains, and a configured mailbox's domain
+    # (unless free-mail), which is the company's own on nearly every item.
+    settled = {*configured, *(a.strip().lower().rpartition("@")[2] for a in mailboxes)}
     records = read_reachable_records(
-        connection, wanted, codes=codes, account_names=account_names, settled_domains=configured
+        connection,
+        wanted,
+        codes=codes,
+        account_names=account_names,
+        settled_domains=settled - free_mail_domains,
     )
     internal = InternalParties.known(
-        configured, [*records.our_addresses, *configured_addresses], free_mail_domains
+        configured, [*records.our_addresses, *mailboxes], free_mail_domains
     )
     index = CrmIndex.build(
         accounts=[

@@ -1,0 +1,41 @@
+"""The lookup's slice reads none of our colleagues at a domain the configuration makes ours,
+and still calls them colleagues (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store.database import session_scope
+from tests.factories import make_mailbox, make_user
+from web.crm_slice import load_slice
+
+FREE_MAIL = frozenset({"gmail.com"})
+
+
+def test_a_configured_mailboxs_domain_is_ours_without_reading_who_is_there(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    # GIVEN no configured internal domain, a configured mailbox at ourco.example, users there,
+    # and a user at a subsidiary's domain
+    with session_scope(session_factory, write=True) as session:
+        for n in range(3):
+            make_user(session, email=f"rep{n}@ourco.example")
+        make_mailbox(session, address="sales@ourco.example")
+        make_user(session, email="kim@subsidiary.example")
+    # WHEN an item among a colleague, the subsidiary and a gmail.com customer is looked up
+    with engine.connect() as connection:
+        crm = load_slice(
+            connection,
+            ["rep0@ourco.example", "lee@subsidiary.example", "buyer@gmail.com"],
+            configured_addresses=["Sales@OurCo.example", "kim.private@gmail.com"],
+            free_mail_domains=FREE_MAIL,
+        )
+    # THEN only the subsidiary's people are read ...
+    assert crm.records.our_addresses == ["kim@subsidiary.example"]
+    # ... and the verdict is the one over all of them: both domains ours, gmail.com not
+    assert crm.is_internal("rep0@ourco.example")
+    assert crm.is_internal("anyone@ourco.example")
+    assert crm.is_internal("lee@subsidiary.example")
+    assert crm.is_internal("kim.private@gmail.com")
+    assert not crm.is_internal("buyer@gmail.com")
