@@ -93,19 +93,28 @@ class RulesContext:
         reader: Session | Connection,
         addresses: Collection[str],
         codes: Sequence[str] = (),
+        *,
+        ours: str | None = None,
     ) -> CrmSlice:
+        """``ours``: the signed-in user's (or the mailbox owner's) address.
+
+        It is ours without a read, and its domain is the company's own on nearly
+        every item the user opens: passing it settles that domain, so the slice
+        does not bring back every colleague there even where neither
+        ``internal_domains`` nor ``[[mailboxes]]`` is configured.
+        """
         connection = reader.connection() if isinstance(reader, Session) else reader
+        domains = {a.strip().lower().rpartition("@")[2] for a in addresses}
+        known = [mailbox for domain in domains for mailbox in self._mailboxes_at.get(domain, ())]
+        if ours:
+            known.append(ours)
         return load_slice(
             connection,
             [*addresses, *self.named.contact_addresses],
             [*codes, *self.named.codes],
             self.internal_domains,
             self.named.account_names,
-            configured_addresses=[
-                mailbox
-                for domain in {a.strip().lower().rpartition("@")[2] for a in addresses}
-                for mailbox in self._mailboxes_at.get(domain, ())
-            ],
+            configured_addresses=known,
             free_mail_domains=self.free_mail,
         )
 
@@ -136,7 +145,9 @@ class RulesContext:
         """The rules' verdict on ``item`` as the daemon would give it."""
         addresses = [a.address for a in item.participants]
         body = getattr(item, "body_text", None)
-        crm = self.load_slice(session, addresses, self.codes_in(item.subject, body))
+        crm = self.load_slice(
+            session, addresses, self.codes_in(item.subject, body), ours=mailbox_owner
+        )
         result = self.evaluate(
             session, crm, item, mailbox_owner=mailbox_owner, suppressed=suppressed
         )

@@ -78,12 +78,13 @@ def _answer(
         with session_scope(state.sessions) as session:
             recent = state.authenticator.sign_in(session, token)
     rules = state.rules
+    signed_in = recent.principal.email
 
     def read(connection: Connection) -> CrmSlice:
-        return rules.load_slice(connection, addresses)
+        return rules.load_slice(connection, addresses, ours=signed_in)
 
     crm = state.hot_reads.run(read)
-    body = lookup_body(rules, crm, addresses, recent.principal.email)
+    body = lookup_body(rules, crm, addresses, signed_in)
     return recent, json.dumps(body, separators=(",", ":"), default=_decimal).encode()
 
 
