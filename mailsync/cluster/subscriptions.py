@@ -133,24 +133,27 @@ class SubscriptionKeeper:
         )
 
     def reauthorize(self, subscription_id: str) -> SubscriptionResult:
-        off = self._push_off()
-        if off is not None:
-            return SubscriptionResult.UNKNOWN
-        with self.sessions() as session:
-            row = subscription_by_id(session, subscription_id)
+        row = self._kept(subscription_id)
         if row is None:
             return SubscriptionResult.UNKNOWN
         return self._renew(row, self.clock())
 
     def recreate(self, subscription_id: str) -> SubscriptionResult:
-        off = self._push_off()
-        if off is not None:
-            return SubscriptionResult.UNKNOWN
-        with self.sessions() as session:
-            row = subscription_by_id(session, subscription_id)
+        row = self._kept(subscription_id)
         if row is None:
             return SubscriptionResult.UNKNOWN
         return self._replace(row, self.clock(), reason="removed by Graph")
+
+    def _kept(self, subscription_id: str) -> SubscriptionRow | None:
+        """The subscription a lifecycle job names, or None when it is not ours to act on.
+
+        A job queued before push was turned off, or for a subscription already
+        replaced (or whose mailbox was disabled), has nothing left to answer.
+        """
+        if self._push_off() is not None:
+            return None
+        with self.sessions() as session:
+            return subscription_by_id(session, subscription_id)
 
     def _expiry(self, now: datetime) -> datetime:
         return now + timedelta(minutes=self.settings.push.subscription_minutes)
