@@ -19,8 +19,9 @@ id, set-based, in the caller's transaction:
 
 Rows are moved in place (ids and creation times kept), so the merged item
 lists its links in the order they were made. The kind's own children
-(attendees, participants) and the folded row itself are the finder's to
-settle, since only it knows which of them the merged row already has.
+(attendees, participants) are the finder's to settle, since only it knows
+which of them the merged row already has; ``drop_folded`` then deletes the
+folded rows with whatever children they still hold.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, true, update
+from sqlalchemy import ColumnElement, case, delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from crm_store.items import ItemKind
@@ -37,9 +38,11 @@ from crm_store.models import (
     LinkSuggestion,
     Mailbox,
     Meeting,
+    MeetingAttendee,
     MeetingCopy,
     Message,
     MessageCopy,
+    MessageParticipant,
     Suppression,
 )
 from crm_store.upsert import chunks, table_of
@@ -105,6 +108,25 @@ def merge_tracking(
                 values[name] = func.coalesce(column, folded_body)
         session.execute(
             update(model).where(model.id.in_(chunk)).values(values),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def drop_folded(session: Session, kind: ItemKind, into: Mapping[int, int]) -> None:
+    """Delete the folded rows and their attendees or participants, once all that stays is moved."""
+    model: type[Meeting] | type[Message]
+    children: type[MeetingAttendee] | type[MessageParticipant]
+    if kind is ItemKind.MESSAGE:
+        model, children, column = Message, MessageParticipant, MessageParticipant.message_id
+    else:
+        model, children, column = Meeting, MeetingAttendee, MeetingAttendee.meeting_id
+    for chunk in chunks(sorted(into)):
+        session.execute(
+            delete(children).where(column.in_(chunk)),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(
+            delete(model).where(model.id.in_(chunk)),
             execution_options={"synchronize_session": False},
         )
 
@@ -244,4 +266,4 @@ def _folded_of(kept: list[dict[str, Any]], ids: Sequence[int]) -> set[int]:
     return {int(row["item_id"]) for row in kept if row["id"] in wanted}
 
 
-__all__ = ["copies_outside", "mapped", "merge_tracking", "move_dependants"]
+__all__ = ["copies_outside", "drop_folded", "mapped", "merge_tracking", "move_dependants"]

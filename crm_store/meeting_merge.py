@@ -51,12 +51,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from crm_store.item_fold import copies_outside, merge_tracking, move_dependants
+from crm_store.item_fold import copies_outside, drop_folded, merge_tracking, move_dependants
 from crm_store.items import ItemKind, MeetingItem
-from crm_store.models import PANE_MEETING_ROWS, Meeting, MeetingAttendee
+from crm_store.models import PANE_MEETING_ROWS, Meeting
 from crm_store.upsert import chunks
 
 PANE_KEY_PREFIX = "exchange-item:"
@@ -223,12 +223,7 @@ def _merge(session: Session, into: Mapping[int, int]) -> None:
     """Fold the pane rows (``crm_store.item_fold``); their attendees go with them."""
     merge_tracking(session, Meeting, into, ("body_text",))
     move_dependants(session, ItemKind.MEETING, into)
-    for chunk in chunks(sorted(into)):
-        session.execute(delete(MeetingAttendee).where(MeetingAttendee.meeting_id.in_(chunk)))
-        session.execute(
-            delete(Meeting).where(Meeting.id.in_(chunk)),
-            execution_options={"synchronize_session": False},
-        )
+    drop_folded(session, ItemKind.MEETING, into)
 
 
 __all__ = [

@@ -55,10 +55,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from crm_store.item_fold import copies_outside, merge_tracking, move_dependants
+from crm_store.item_fold import copies_outside, drop_folded, merge_tracking, move_dependants
 from crm_store.items import FALLBACK_KEY_PREFIX, ItemKind, MessageItem
 from crm_store.meeting_merge import normalised_subject
 from crm_store.models import (
@@ -293,9 +293,8 @@ def _fold(session: Session, into: Mapping[int, int]) -> None:
         session, Message, into, ("body_text", "body_html"), keeps_body=Message.store_body.is_(True)
     )
     move_dependants(session, ItemKind.MESSAGE, into)
-    folded = sorted(into)
     moved: list[dict[str, object]] = []
-    for chunk in chunks(folded):
+    for chunk in chunks(sorted(into)):
         rows = session.execute(
             select(
                 MessageParticipant.message_id,
@@ -314,15 +313,7 @@ def _fold(session: Session, into: Mapping[int, int]) -> None:
         insert_for(session, table).on_conflict_do_nothing().returning(table.c.id),
         moved,
     )
-    for chunk in chunks(folded):
-        session.execute(
-            delete(MessageParticipant).where(MessageParticipant.message_id.in_(chunk)),
-            execution_options={"synchronize_session": False},
-        )
-        session.execute(
-            delete(Message).where(Message.id.in_(chunk)),
-            execution_options={"synchronize_session": False},
-        )
+    drop_folded(session, ItemKind.MESSAGE, into)
 
 
 __all__ = [
