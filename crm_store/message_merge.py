@@ -55,7 +55,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import Result, Select, select, text
 from sqlalchemy.orm import Session
 
 from crm_store.item_fold import copies_outside, drop_folded, merge_tracking, move_dependants
@@ -213,13 +213,7 @@ def _send_time_rows(
     earliest = min(identity.sent_at for identity in identities) - SEND_WINDOW
     latest = max(identity.sent_at for identity in identities) + SEND_WINDOW
     rows = session.execute(
-        select(
-            Message.id,
-            Message.sender_address,
-            Message.subject,
-            Message.conversation_id,
-            Message.sent_at,
-        )
+        _select_stored()
         .where(
             text(FALLBACK_KEY_MESSAGE_ROWS),
             Message.sender_address.in_(senders),
@@ -234,6 +228,22 @@ def _send_time_rows(
         )
         .order_by(Message.id)
     )
+    return _stored(rows)
+
+
+def _select_stored() -> Select[int, str | None, str, str | None, datetime | None]:
+    """The columns a ``_Stored`` is made of, in its order."""
+    return select(
+        Message.id,
+        Message.sender_address,
+        Message.subject,
+        Message.conversation_id,
+        Message.sent_at,
+    )
+
+
+def _stored(rows: Result[int, str | None, str, str | None, datetime | None]) -> list[_Stored]:
+    """The rows of ``_select_stored`` that have a send time (only those have an identity)."""
     return [
         _Stored(int(ident), (sender or "").lower(), subject, conversation, sent_at)
         for ident, sender, subject, conversation, sent_at in rows
@@ -259,13 +269,7 @@ def _also_matches_another(session: Session, stored: MessageIdentity, real_id: in
     """Another stored message with a Message-ID has this identity too (say, a second send
     already synced from a recipient's Inbox): the send-time row may be either."""
     rows = session.execute(
-        select(
-            Message.id,
-            Message.sender_address,
-            Message.subject,
-            Message.conversation_id,
-            Message.sent_at,
-        ).where(
+        _select_stored().where(
             Message.sender_address == stored.sender,
             Message.sent_at.between(stored.sent_at - SEND_WINDOW, stored.sent_at + SEND_WINDOW),
             Message.id != real_id,
@@ -273,9 +277,7 @@ def _also_matches_another(session: Session, stored: MessageIdentity, real_id: in
         )
     )
     others = [
-        _Stored(int(ident), (sender or "").lower(), subject, conversation, sent_at)
-        for ident, sender, subject, conversation, sent_at in rows
-        if sent_at is not None and normalised_subject(subject) == stored.subject
+        other for other in _stored(rows) if normalised_subject(other.subject) == stored.subject
     ]
     if not others:
         return False
