@@ -20,13 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from crm_store.database import make_session_factory, session_scope
 from crm_store.models import GraphSubscription, Mailbox, Meeting, MessageCopy
-from crm_store.subscriptions import save_subscription
-from mailsync.config import load_settings
 from mailsync.sandbox.runner import SandboxHandle, running_sandbox
 from tests.conftest import MigratedDatabase
 from tests.mailsync.cluster_support import (
@@ -36,7 +32,6 @@ from tests.mailsync.cluster_support import (
     last_syncs,
     wait_for,
 )
-from web.app import create_app
 
 __all__ = ["cluster_db"]  # the fixture, imported for pytest
 
@@ -52,15 +47,6 @@ def _free_port() -> int:
 def _all_synced(engine: Engine) -> bool:
     syncs = last_syncs(engine)
     return bool(syncs) and all(s is not None for s in syncs.values())
-
-
-def _queued_syncs(db: MigratedDatabase) -> int:
-    with db.engine.connect() as conn:
-        return int(
-            conn.execute(
-                text("SELECT count(*) FROM procrastinate_jobs WHERE task_name LIKE '%sync_mailbox'")
-            ).scalar_one()
-        )
 
 
 @contextmanager
@@ -256,45 +242,3 @@ def test_lifecycle_notifications_recreate_resync_and_reauthorize(
         assert counters.get("reauthorized", 0) == 1, counters
         for event in ("subscriptionRemoved", "missed", "reauthorizationRequired"):
             assert counters.get(f"lifecycle_{event}", 0) == 1, counters
-
-
-@pytest.mark.postgres
-def test_endpoint_handshake_and_client_state(tmp_path: Path, cluster_db: MigratedDatabase) -> None:
-    sessions = make_session_factory(cluster_db.engine)
-    settings_path = tmp_path / "mailsync.toml"
-    settings_path.write_text(f'[store]\nurl = "{cluster_db.url}"\n', encoding="utf-8")
-    app = create_app(load_settings(settings_path), sessions)
-    with session_scope(sessions, write=True) as session:
-        mailbox = Mailbox(address="ann@example.com", sync_status="idle", consecutive_failures=0)
-        session.add(mailbox)
-        session.flush()
-        save_subscription(
-            session,
-            mailbox_id=mailbox.id,
-            resource_kind="messages",
-            subscription_id="sub-1",
-            resource="users/ann@example.com/messages",
-            client_state="the-right-secret",
-            expires_at=func.now(),  # type: ignore[arg-type]
-        )
-    client = TestClient(app)
-    # GIVEN Graph's validation request, THEN the token comes back as text/plain, 200
-    answer = client.post(NOTIFY_PATH, params={"validationToken": "Validation: abc 123"})
-    assert answer.status_code == 200
-    assert answer.text == "Validation: abc 123"
-    assert answer.headers["content-type"].startswith("text/plain")
-    # GIVEN a notification with a wrong clientState, THEN it is accepted but queues nothing
-    forged = {"value": [{"subscriptionId": "sub-1", "clientState": "guess", "changeType": "x"}]}
-    assert client.post(NOTIFY_PATH, json=forged).status_code == 202
-    assert client.post(NOTIFY_PATH, json={"value": [{"subscriptionId": "nope"}]}).status_code == 202
-    assert _queued_syncs(cluster_db) == 0
-    # GIVEN two genuine notifications for the same mailbox, THEN exactly one sync waits
-    genuine = {"value": [{"subscriptionId": "sub-1", "clientState": "the-right-secret"}] * 2}
-    assert client.post(NOTIFY_PATH, json=genuine).status_code == 202
-    assert client.post(NOTIFY_PATH, json=genuine).status_code == 202
-    assert _queued_syncs(cluster_db) == 1
-    # GIVEN a body that is not a notification, THEN 400
-    assert client.post(NOTIFY_PATH, content=b"not json").status_code == 400
-    queue = getattr(app.state, "sync_queue", None)
-    if queue is not None:
-        queue.close()

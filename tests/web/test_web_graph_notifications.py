@@ -203,3 +203,27 @@ def test_each_lifecycle_event_queues_its_own_work(
     # GIVEN a lifecycle event Graph may add one day, THEN it is accepted and ignored
     assert client.post(LIFECYCLE, json=_lifecycle("somethingNew")).status_code == 202
     assert len(_jobs(cluster_db)) == 3
+
+
+def test_the_handshake_echoes_and_only_genuine_notifications_queue_one_sync(
+    client: TestClient, cluster_db: MigratedDatabase
+) -> None:
+    # GIVEN Graph's validation request, THEN the token comes back as text/plain, 200
+    answer = client.post(NOTIFY, params={"validationToken": "Validation: abc 123"})
+    assert answer.status_code == 200
+    assert answer.text == "Validation: abc 123"
+    assert answer.headers["content-type"].startswith("text/plain")
+    # GIVEN a notification with a wrong clientState, THEN it is accepted but queues nothing
+    forged = {
+        "value": [{"subscriptionId": "sub-messages", "clientState": "guess", "changeType": "x"}]
+    }
+    assert client.post(NOTIFY, json=forged).status_code == 202
+    assert client.post(NOTIFY, json={"value": [{"subscriptionId": "nope"}]}).status_code == 202
+    assert _jobs(cluster_db) == []
+    # GIVEN two genuine notifications for the same mailbox, THEN exactly one sync waits
+    genuine = {"value": [{"subscriptionId": "sub-messages", "clientState": SECRET}] * 2}
+    assert client.post(NOTIFY, json=genuine).status_code == 202
+    assert client.post(NOTIFY, json=genuine).status_code == 202
+    assert [task for task, _ in _jobs(cluster_db)] == ["sync_mailbox"]
+    # GIVEN a body that is not a notification, THEN 400
+    assert client.post(NOTIFY, content=b"not json").status_code == 400
