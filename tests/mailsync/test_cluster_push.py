@@ -50,34 +50,38 @@ def _all_synced(engine: Engine) -> bool:
 
 
 @contextmanager
-def _push_cluster(tmp_path: Path, db: MigratedDatabase, sandbox: SandboxHandle) -> Iterator[Fleet]:
-    """A ticker (with web) and a worker, push on, polling hourly; yields once every mailbox
-    has synced and has its two subscriptions (after both validation handshakes each)."""
-    port = _free_port()
-    config = cluster_config(
-        tmp_path,
-        sandbox,
-        db.url,
-        interval=3600,
-        daemon="tick_seconds = 1\nheartbeat_seconds = 1\nstalled_worker_seconds = 3",
-        push=f'enabled = true\nnotification_url = "http://127.0.0.1:{port}{NOTIFY_PATH}"\n'
-        "check_seconds = 1\nsafety_poll_seconds = 3600",
-        web=f'enabled = true\nport = {port}\npublic_base_url = "http://127.0.0.1:{port}"',
-    )
-    fleet = Fleet(config, tmp_path)
-    try:
-        fleet.ticker("node")
-        fleet.worker("worker", concurrency=2)
-        wait_for(lambda: _all_synced(db.engine), 90, "the first sync of every mailbox", fleet)
-        wait_for(
-            lambda: len(_stored_subscriptions(db)) == 2 * len(sandbox.mailboxes),
-            60,
-            "every mailbox's mail and calendar are subscribed (after the handshakes)",
-            fleet,
+def _push_cluster(
+    tmp_path: Path, db: MigratedDatabase, *, mailboxes: int
+) -> Iterator[tuple[SandboxHandle, Fleet]]:
+    """A sandbox with ``mailboxes`` mailboxes, and a ticker (with web) and a worker on it, push
+    on, polling hourly; yields once every mailbox has synced and has its two subscriptions
+    (after both validation handshakes each)."""
+    with running_sandbox(seed=5, mailboxes=mailboxes, messages_per_mailbox=20) as sandbox:
+        port = _free_port()
+        config = cluster_config(
+            tmp_path,
+            sandbox,
+            db.url,
+            interval=3600,
+            daemon="tick_seconds = 1\nheartbeat_seconds = 1\nstalled_worker_seconds = 3",
+            push=f'enabled = true\nnotification_url = "http://127.0.0.1:{port}{NOTIFY_PATH}"\n'
+            "check_seconds = 1\nsafety_poll_seconds = 3600",
+            web=f'enabled = true\nport = {port}\npublic_base_url = "http://127.0.0.1:{port}"',
         )
-        yield fleet
-    finally:
-        fleet.stop()
+        fleet = Fleet(config, tmp_path)
+        try:
+            fleet.ticker("node")
+            fleet.worker("worker", concurrency=2)
+            wait_for(lambda: _all_synced(db.engine), 90, "the first sync of every mailbox", fleet)
+            wait_for(
+                lambda: len(_stored_subscriptions(db)) == 2 * len(sandbox.mailboxes),
+                60,
+                "every mailbox's mail and calendar are subscribed (after the handshakes)",
+                fleet,
+            )
+            yield sandbox, fleet
+        finally:
+            fleet.stop()
 
 
 def _stored_subscriptions(db: MigratedDatabase) -> dict[tuple[str, str], tuple[str, datetime]]:
@@ -107,11 +111,8 @@ def test_a_notification_brings_new_mail_into_the_store_without_a_poll(
     tmp_path: Path, cluster_db: MigratedDatabase
 ) -> None:
     engine = cluster_db.engine
-    with (
-        running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=20) as sandbox,
-        # GIVEN a cluster with push on, polling only once an hour, every mailbox subscribed
-        _push_cluster(tmp_path, cluster_db, sandbox) as fleet,
-    ):
+    # GIVEN a cluster with push on, polling only once an hour, every mailbox subscribed
+    with _push_cluster(tmp_path, cluster_db, mailboxes=2) as (sandbox, fleet):
         first_syncs = last_syncs(engine)
         # WHEN new mail arrives in one mailbox
         address = sandbox.mailboxes[0]
@@ -147,11 +148,8 @@ def test_a_meeting_change_reaches_the_store_without_a_poll(
     tmp_path: Path, cluster_db: MigratedDatabase
 ) -> None:
     engine = cluster_db.engine
-    with (
-        running_sandbox(seed=5, mailboxes=3, messages_per_mailbox=20) as sandbox,
-        # GIVEN a cluster with push on, polling only once an hour, every calendar subscribed
-        _push_cluster(tmp_path, cluster_db, sandbox) as fleet,
-    ):
+    # GIVEN a cluster with push on, polling only once an hour, every calendar subscribed
+    with _push_cluster(tmp_path, cluster_db, mailboxes=3) as (sandbox, fleet):
         with engine.connect() as conn:
             stored_keys = set(conn.scalars(select(Meeting.meeting_key)))
         meeting = next(
@@ -188,11 +186,8 @@ def test_lifecycle_notifications_recreate_resync_and_reauthorize(
     tmp_path: Path, cluster_db: MigratedDatabase
 ) -> None:
     engine = cluster_db.engine
-    with (
-        running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=20) as sandbox,
-        # GIVEN a cluster with push on, polling only once an hour, every mailbox subscribed
-        _push_cluster(tmp_path, cluster_db, sandbox) as fleet,
-    ):
+    # GIVEN a cluster with push on, polling only once an hour, every mailbox subscribed
+    with _push_cluster(tmp_path, cluster_db, mailboxes=2) as (sandbox, fleet):
         ann, bob = sandbox.mailboxes
         subscriptions = _stored_subscriptions(cluster_db)
         first_syncs = last_syncs(engine)
