@@ -30,7 +30,7 @@ from crm_store.items import FALLBACK_KEY_PREFIX
 from crm_store.models import Message
 from mailsync.sandbox.runner import running_sandbox
 from tests.e2e.conftest import FUNCTION_FILE_PATH, Crm, OpenPane, Pane, WebService, person
-from tests.e2e.test_taskpane import jane_email, links_in_store
+from tests.e2e.test_taskpane import links_in_store, sent_follow_up
 from tests.factories import make_user
 from tests.mailsync.sync_support import SyncRig
 
@@ -131,17 +131,7 @@ def test_backend_down_at_send_lets_the_mail_go_and_keeps_the_link_pending(
     assert missing.status_code == 404
 
     # WHEN the pane later opens on the sent copy (the item property travelled with it)
-    sent = jane_email(
-        crm,
-        itemId="AAMkSentCopy9",
-        internetMessageId="<followup-9@ourco.example>",
-        subject="Follow-up on the expansion",
-        headers="Message-ID: <followup-9@ourco.example>\r\n",
-        customProperties=record["customProperties"],
-    )
-    sent["from"] = person("Sam Seller", crm.seller)
-    sent["to"] = [person("Jane Roe", crm.jane)]
-    sent_pane = open_pane(sent, user=crm.seller)
+    sent_pane = open_pane(sent_follow_up(crm, 9, record["customProperties"]), user=crm.seller)
 
     # THEN the pending link is applied there, under the message's real Message-ID
     sent_pane.page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]').wait_for()

@@ -60,6 +60,24 @@ def jane_email(crm: Crm, **changes: Any) -> dict[str, Any]:
     return item
 
 
+def sent_follow_up(crm: Crm, number: int, custom_properties: dict[str, Any]) -> dict[str, Any]:
+    """The seller's sent follow-up to Jane as the pane reads it, Message-ID
+    ``<followup-{number}@ourco.example>``, carrying the draft's custom properties (Outlook
+    keeps them on the item when it is sent)."""
+    message_id = f"<followup-{number}@ourco.example>"
+    sent = jane_email(
+        crm,
+        itemId=f"AAMkSentCopy{number}",
+        internetMessageId=message_id,
+        subject="Follow-up on the expansion",
+        headers=f"Message-ID: {message_id}\r\n",
+        customProperties=custom_properties,
+    )
+    sent["from"] = person("Sam Seller", crm.seller)
+    sent["to"] = [person("Jane Roe", crm.jane)]
+    return sent
+
+
 def links_in_store(web: WebService, user: str, **selector: str) -> list[tuple[str, int, str, str]]:
     """(targetKind, targetId, originKind, reason) of the item's links, read through the API."""
     with web.api(user) as api:
@@ -451,17 +469,7 @@ def test_compose_links_are_applied_once_the_message_is_sent(
     assert 'internetHeaders.setAsync:{"X-Mailsync-Track":"1"}' in record["calls"]
 
     # WHEN the message has been sent and the pane opens on the sent copy (same custom property)
-    sent = jane_email(
-        crm,
-        itemId="AAMkSentCopy1",
-        internetMessageId="<followup-1@ourco.example>",
-        subject="Follow-up on the expansion",
-        headers="Message-ID: <followup-1@ourco.example>\r\n",
-        customProperties=record["customProperties"],
-    )
-    sent["from"] = person("Sam Seller", crm.seller)
-    sent["to"] = [person("Jane Roe", crm.jane)]
-    sent_pane = open_pane(sent, user=crm.seller)
+    sent_pane = open_pane(sent_follow_up(crm, 1, record["customProperties"]), user=crm.seller)
 
     # THEN the pending link is applied through the API and cleared from the item
     sent_pane.page.locator(f'#links [data-link="opportunity:{crm.expansion_id}"]').wait_for()
