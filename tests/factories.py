@@ -21,9 +21,12 @@ from crm_store.items import (
     Address,
     Attendee,
     Direction,
+    LinkSpec,
     MeetingItem,
     MessageItem,
+    OriginKind,
     Sensitivity,
+    TargetKind,
 )
 from crm_store.models import (
     Account,
@@ -244,6 +247,11 @@ def meeting_item(
         is_cancelled=is_cancelled,
         **extra,
     )
+
+
+def rule_link(target_kind: TargetKind, target_id: int, origin: str = "participant") -> LinkSpec:
+    """A link the rules would hand a page for its item, by the ``origin`` rule."""
+    return LinkSpec(target_kind, target_id, OriginKind.RULE, origin, f"{origin} evidence")
 
 
 def _address(value: str | Address) -> Address:

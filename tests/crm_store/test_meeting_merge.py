@@ -33,15 +33,12 @@ from tests.factories import (
     make_mailbox,
     make_opportunity,
     meeting_item,
+    rule_link,
 )
 
 ADDIN = "addin"
 SELLER = "sam@ourco.example"
 KICK_OFF = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-def rule_link(target_kind: TargetKind, target_id: int) -> LinkSpec:
-    return LinkSpec(target_kind, target_id, OriginKind.RULE, "participant", "participant evidence")
 
 
 def from_pane(daemon: MeetingItem, item_id: str, **changes: object) -> MeetingItem:

@@ -20,7 +20,6 @@ from crm_store.items import (
     FALLBACK_KEY_PREFIX,
     Address,
     ItemKind,
-    LinkSpec,
     MessageItem,
     OriginKind,
     TargetKind,
@@ -30,17 +29,19 @@ from crm_store.message_merge import SEND_WINDOW, message_identity
 from crm_store.models import FALLBACK_KEY_MESSAGE_ROWS, Message, MessageCopy, Suppression
 from crm_store.sync_writes import PageWrite, apply_page
 from tests.crm_store.snapshot import store_rows
-from tests.factories import make_account, make_mailbox, make_opportunity, message_item
+from tests.factories import (
+    make_account,
+    make_mailbox,
+    make_opportunity,
+    message_item,
+    rule_link,
+)
 
 ADDIN = "addin"
 SENT = "sentitems"
 SELLER = "sam@ourco.example"
 JANE = "jane@acme.example"
 SENT_AT = datetime(2026, 12, 1, 9, 30, 12, tzinfo=UTC)
-
-
-def rule_link(target_kind: TargetKind, target_id: int) -> LinkSpec:
-    return LinkSpec(target_kind, target_id, OriginKind.RULE, "participant", "participant evidence")
 
 
 def sent_copy(**changes: object) -> MessageItem:

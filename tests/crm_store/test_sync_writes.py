@@ -46,11 +46,8 @@ from tests.factories import (
     make_opportunity,
     meeting_item,
     message_item,
+    rule_link,
 )
-
-
-def rule_link(target_kind: TargetKind, target_id: int, origin: str = "participant") -> LinkSpec:
-    return LinkSpec(target_kind, target_id, OriginKind.RULE, origin, f"{origin} evidence")
 
 
 def copies(session: Session) -> list[tuple[int, str, str, bool]]:
