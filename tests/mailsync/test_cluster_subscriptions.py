@@ -87,6 +87,25 @@ def _keeper(settings: Settings, db: MigratedDatabase) -> Iterator[tuple[Subscrip
         app.close()
 
 
+@contextmanager
+def _keeper_with_web(
+    tmp_path: Path, sandbox: SandboxHandle, db: MigratedDatabase
+) -> Iterator[tuple[SubscriptionKeeper, Clock, str]]:
+    """The subscription jobs, with the web service answering Graph's handshakes on loopback
+    at the notification URL they subscribe with; also yields that service's base URL."""
+    holder: dict[str, Settings] = {}
+
+    def build(base_url: str) -> Any:
+        holder["settings"] = _settings(tmp_path, sandbox, db.url, base_url)
+        return create_app(holder["settings"], make_session_factory(db.engine))
+
+    with (
+        serve_on_loopback(build) as base_url,
+        _keeper(holder["settings"], db) as (keeper, clock),
+    ):
+        yield keeper, clock, base_url
+
+
 def _attempts(db: MigratedDatabase) -> dict[tuple[int, str], tuple[int, datetime]]:
     with db.engine.connect() as conn:
         rows = conn.execute(
@@ -153,51 +172,42 @@ def test_a_refused_creation_backs_off_and_polling_goes_on(
 def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
     tmp_path: Path, cluster_db: MigratedDatabase
 ) -> None:
-    with running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=10) as sandbox:
-        holder: dict[str, Settings] = {}
-
-        def build(base_url: str) -> Any:
-            holder["settings"] = _settings(tmp_path, sandbox, cluster_db.url, base_url)
-            return create_app(holder["settings"], make_session_factory(cluster_db.engine))
-
+    with (
+        running_sandbox(seed=5, mailboxes=2, messages_per_mailbox=10) as sandbox,
         # GIVEN the web service answering Graph's handshakes, and every mailbox subscribed
-        with (
-            serve_on_loopback(build),
-            _keeper(holder["settings"], cluster_db) as (keeper, clock),
-        ):
-            assert keeper.maintain() == "created 4"
-            held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
-            assert {s["resource"].rsplit("/", 1)[1] for s in held.values()} == {
-                "messages",
-                "events",
-            }
-            assert all(
-                s["lifecycleNotificationUrl"].endswith("/graph/lifecycle") for s in held.values()
+        _keeper_with_web(tmp_path, sandbox, cluster_db) as (keeper, clock, _),
+    ):
+        assert keeper.maintain() == "created 4"
+        held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
+        assert {s["resource"].rsplit("/", 1)[1] for s in held.values()} == {
+            "messages",
+            "events",
+        }
+        assert all(
+            s["lifecycleNotificationUrl"].endswith("/graph/lifecycle") for s in held.values()
+        )
+        # AND Graph has lost one of them (removed while nobody listened)
+        lost = next(iter(held))
+        _graph_delete(sandbox, lost)
+        lost_mailbox = next(a for a in sandbox.mailboxes if f"users/{a}/" in held[lost]["resource"])
+        # WHEN the job runs inside the renewal margin (720 minutes before expiry)
+        assert keeper.maintain() == "nothing to do"
+        clock.now = START + timedelta(minutes=4320 - 719)
+        result = keeper.maintain()
+        # THEN three are renewed to a later expiry, the lost one is created anew,
+        assert result == "renewed 3, recreated 1"
+        now_held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
+        assert len(now_held) == 4 and lost not in now_held
+        for subscription_id in set(held) - {lost}:
+            assert (
+                now_held[subscription_id]["expirationDateTime"]
+                > held[subscription_id]["expirationDateTime"]
             )
-            # AND Graph has lost one of them (removed while nobody listened)
-            lost = next(iter(held))
-            _graph_delete(sandbox, lost)
-            lost_mailbox = next(
-                a for a in sandbox.mailboxes if f"users/{a}/" in held[lost]["resource"]
-            )
-            # WHEN the job runs inside the renewal margin (720 minutes before expiry)
-            assert keeper.maintain() == "nothing to do"
-            clock.now = START + timedelta(minutes=4320 - 719)
-            result = keeper.maintain()
-            # THEN three are renewed to a later expiry, the lost one is created anew,
-            assert result == "renewed 3, recreated 1"
-            now_held = {s["id"]: s for s in sandbox.subscriptions()["subscriptions"]}
-            assert len(now_held) == 4 and lost not in now_held
-            for subscription_id in set(held) - {lost}:
-                assert (
-                    now_held[subscription_id]["expirationDateTime"]
-                    > held[subscription_id]["expirationDateTime"]
-                )
-            # AND its mailbox (only) is synced, for the changes no one was notified of
-            assert _queued_syncs(cluster_db) == [lost_mailbox]
-            with cluster_db.engine.connect() as conn:
-                stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
-            assert stored == set(now_held)
+        # AND its mailbox (only) is synced, for the changes no one was notified of
+        assert _queued_syncs(cluster_db) == [lost_mailbox]
+        with cluster_db.engine.connect() as conn:
+            stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
+        assert stored == set(now_held)
 
 
 def _graph_delete(sandbox: SandboxHandle, subscription_id: str) -> None:
@@ -212,45 +222,38 @@ def _graph_delete(sandbox: SandboxHandle, subscription_id: str) -> None:
 def test_a_subscription_without_lifecycle_notifications_is_replaced_at_renewal(
     tmp_path: Path, cluster_db: MigratedDatabase
 ) -> None:
-    with running_sandbox(seed=5, mailboxes=1, messages_per_mailbox=10) as sandbox:
-        holder: dict[str, Settings] = {}
-
-        def build(base_url: str) -> Any:
-            holder["settings"] = _settings(tmp_path, sandbox, cluster_db.url, base_url)
-            return create_app(holder["settings"], make_session_factory(cluster_db.engine))
-
-        with (
-            serve_on_loopback(build) as base_url,
-            _keeper(holder["settings"], cluster_db) as (keeper, clock),
-        ):
-            # GIVEN a mail subscription made before lifecycle notifications were asked for
-            address = sandbox.mailboxes[0]
-            old = _graph_create(sandbox, address, f"{base_url}{NOTIFY_PATH}", "old-secret")
-            with session_scope(keeper.sessions, write=True) as session:
-                mailbox_id = session.scalar(select(Mailbox.id).where(Mailbox.address == address))
-                assert mailbox_id is not None
-                save_subscription(
-                    session,
-                    mailbox_id=mailbox_id,
-                    resource_kind="messages",
-                    subscription_id=old,
-                    resource=f"users/{address}/messages",
-                    client_state="old-secret",
-                    expires_at=START + timedelta(minutes=4320),
-                )
-            assert keeper.maintain() == "created 1"  # the calendar's
-            # WHEN it is renewed
-            clock.now = START + timedelta(minutes=4320 - 719)
-            # THEN a subscription with a lifecycle URL replaces it, in Graph and in the store
-            assert keeper.maintain() == "renewed 1, given a lifecycle URL 1"
-            held = sandbox.subscriptions()["subscriptions"]
-            assert old not in {s["id"] for s in held}
-            assert all(s["lifecycleNotificationUrl"] for s in held)
-            with cluster_db.engine.connect() as conn:
-                stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
-            assert stored == {s["id"] for s in held}
-            # AND no sync was needed: the old one notified until the new one took over
-            assert _queued_syncs(cluster_db) == []
+    with (
+        running_sandbox(seed=5, mailboxes=1, messages_per_mailbox=10) as sandbox,
+        _keeper_with_web(tmp_path, sandbox, cluster_db) as (keeper, clock, base_url),
+    ):
+        # GIVEN a mail subscription made before lifecycle notifications were asked for
+        address = sandbox.mailboxes[0]
+        old = _graph_create(sandbox, address, f"{base_url}{NOTIFY_PATH}", "old-secret")
+        with session_scope(keeper.sessions, write=True) as session:
+            mailbox_id = session.scalar(select(Mailbox.id).where(Mailbox.address == address))
+            assert mailbox_id is not None
+            save_subscription(
+                session,
+                mailbox_id=mailbox_id,
+                resource_kind="messages",
+                subscription_id=old,
+                resource=f"users/{address}/messages",
+                client_state="old-secret",
+                expires_at=START + timedelta(minutes=4320),
+            )
+        assert keeper.maintain() == "created 1"  # the calendar's
+        # WHEN it is renewed
+        clock.now = START + timedelta(minutes=4320 - 719)
+        # THEN a subscription with a lifecycle URL replaces it, in Graph and in the store
+        assert keeper.maintain() == "renewed 1, given a lifecycle URL 1"
+        held = sandbox.subscriptions()["subscriptions"]
+        assert old not in {s["id"] for s in held}
+        assert all(s["lifecycleNotificationUrl"] for s in held)
+        with cluster_db.engine.connect() as conn:
+            stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
+        assert stored == {s["id"] for s in held}
+        # AND no sync was needed: the old one notified until the new one took over
+        assert _queued_syncs(cluster_db) == []
 
 
 def _graph_create(sandbox: SandboxHandle, address: str, url: str, client_state: str) -> str:
