@@ -32,10 +32,9 @@ from tests.mailsync.cluster_support import (
     last_syncs,
     wait_for,
 )
+from tests.mailsync.push_support import NOTIFY_PATH
 
 __all__ = ["cluster_db"]  # the fixture, imported for pytest
-
-NOTIFY_PATH = "/api/v1/graph/notifications"
 
 
 def _free_port() -> int:

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.database import make_session_factory, session_scope
@@ -32,6 +31,7 @@ from mailsync.config import Settings, load_settings
 from tests.conftest import MigratedDatabase
 from tests.factories import make_mailbox
 from tests.mailsync.cluster_support import cluster_db
+from tests.mailsync.push_support import NOTIFY_PATH, Clock, waiting_syncs
 from web.app import create_app
 
 __all__ = ["cluster_db"]  # the fixture, imported for pytest
@@ -49,14 +49,6 @@ EXPIRED = "expired@ourco.example"
 ON_EWS = "onprem@ourco.example"
 
 
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass(frozen=True)
 class Fleet:
     """The four mailboxes, synced at ``synced_at``, as the store has them."""
@@ -72,7 +64,7 @@ def _config(directory: Path, db_url: str, *, push: bool) -> tuple[Path, dict[str
         f'[daemon]\nmode = "cluster"\n'
         f"[sync]\ninterval_seconds = {NORMAL_SECONDS}\njitter_seconds = 0\n"
         f"[push]\nenabled = {'true' if push else 'false'}\n"
-        f'notification_url = "https://crm.test/api/v1/graph/notifications"\n'
+        f'notification_url = "{PUBLIC_URL}{NOTIFY_PATH}"\n'
         f"safety_poll_seconds = {SAFETY_SECONDS}\n"
         f'[web]\npublic_base_url = "{PUBLIC_URL}"\nmetrics_token_env = "{TOKEN_ENV}"\n',
         encoding="utf-8",
@@ -130,19 +122,6 @@ def given_the_fleet(sessions: sessionmaker[Session], now: datetime) -> Fleet:
     return fleet
 
 
-def queued_syncs(db: MigratedDatabase) -> list[str]:
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.address FROM procrastinate_jobs AS j JOIN mailboxes AS m"
-                " ON j.queueing_lock = 'mailbox:' || m.id"
-                " WHERE j.task_name LIKE '%sync_mailbox' AND j.status = 'todo'"
-                " ORDER BY m.address"
-            )
-        )
-        return [str(a) for (a,) in rows]
-
-
 @pytest.fixture
 def queue(cluster_db: MigratedDatabase) -> Iterator[MailsyncApp]:
     app = client_app(cluster_db.url)
@@ -168,13 +147,13 @@ def test_mailboxes_push_does_not_cover_are_polled_at_the_normal_interval(
     report = ticker.tick()
     # THEN the refused, the expired and the EWS mailbox are queued; the covered one is not
     assert report.queued == 3
-    assert queued_syncs(cluster_db) == sorted([EVENTS_REFUSED, EXPIRED, ON_EWS])
+    assert waiting_syncs(cluster_db) == sorted([EVENTS_REFUSED, EXPIRED, ON_EWS])
     # WHEN it ticks after the safety interval
     clock.now = start + timedelta(seconds=SAFETY_SECONDS + 1)
     report = ticker.tick()
     # THEN the covered mailbox is queued too (the others are waiting already)
     assert report.queued == 1
-    assert queued_syncs(cluster_db) == sorted([COVERED, EVENTS_REFUSED, EXPIRED, ON_EWS])
+    assert waiting_syncs(cluster_db) == sorted([COVERED, EVENTS_REFUSED, EXPIRED, ON_EWS])
 
 
 def test_a_subscription_expiring_turns_its_mailbox_back_to_the_normal_interval(
@@ -196,7 +175,7 @@ def test_a_subscription_expiring_turns_its_mailbox_back_to_the_normal_interval(
     # WHEN it ticks the moment they expire (no renewal), THEN queued, hours before the safety poll
     clock.now = expiry
     assert ticker.tick().queued == 1
-    assert queued_syncs(cluster_db) == [COVERED]
+    assert waiting_syncs(cluster_db) == [COVERED]
 
 
 def test_with_push_off_subscriptions_do_not_stretch_the_interval(
@@ -212,7 +191,7 @@ def test_with_push_off_subscriptions_do_not_stretch_the_interval(
     report = ClusterTicker(settings, sessions, queue, clock=clock).tick()
     # THEN every mailbox is queued, the one covered before included
     assert report.queued == 4
-    assert queued_syncs(cluster_db) == sorted([COVERED, EVENTS_REFUSED, EXPIRED, ON_EWS])
+    assert waiting_syncs(cluster_db) == sorted([COVERED, EVENTS_REFUSED, EXPIRED, ON_EWS])
 
 
 def test_status_and_metrics_show_which_mailboxes_push_covers_and_why_not(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,22 +32,14 @@ from mailsync.sandbox.runner import SandboxHandle, running_sandbox
 from tests.conftest import MigratedDatabase
 from tests.e2e.servers import serve_on_loopback
 from tests.mailsync.cluster_support import cluster_config, cluster_db
+from tests.mailsync.push_support import NOTIFY_PATH, Clock, waiting_syncs
 from web.app import create_app
 
 __all__ = ["cluster_db"]  # the fixture, imported for pytest
 
 pytestmark = pytest.mark.postgres
 
-NOTIFY_PATH = "/api/v1/graph/notifications"
 START = datetime.now(UTC).replace(microsecond=0)
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _settings(tmp_path: Path, sandbox: SandboxHandle, db_url: str, base_url: str) -> Settings:
@@ -70,7 +61,7 @@ def _keeper(settings: Settings, db: MigratedDatabase) -> Iterator[tuple[Subscrip
     with session_scope(sessions, write=True) as session:
         register_mailboxes(session, settings.mailboxes)
     app: MailsyncApp = client_app(db.url)
-    clock = Clock()
+    clock = Clock(START)
     budget = PostgresBudget(db.engine, budget_limits(settings))
     try:
         yield (
@@ -119,18 +110,6 @@ def _attempts(db: MigratedDatabase) -> dict[tuple[int, str], tuple[int, datetime
         return {(int(m), str(k)): (int(f), r) for m, k, f, r in rows}
 
 
-def _queued_syncs(db: MigratedDatabase) -> list[str]:
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.address FROM procrastinate_jobs AS j JOIN mailboxes AS m"
-                " ON j.queueing_lock = 'mailbox:' || m.id"
-                " WHERE j.task_name LIKE '%sync_mailbox' ORDER BY m.address"
-            )
-        )
-        return [str(a) for (a,) in rows]
-
-
 def _dead_url() -> str:
     """A loopback URL nothing listens on: Graph's handshake cannot reach it."""
     with socket.socket() as sock:
@@ -166,7 +145,7 @@ def test_a_refused_creation_backs_off_and_polling_goes_on(
             # AND polling is not held up: the ticker queues the due syncs all the same
             report = ClusterTicker(settings, keeper.sessions, keeper.app, clock=clock).tick()
             assert report.queued == 2
-            assert _queued_syncs(cluster_db) == sorted(sandbox.mailboxes)
+            assert waiting_syncs(cluster_db) == sorted(sandbox.mailboxes)
 
 
 def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
@@ -204,7 +183,7 @@ def test_renewal_extends_and_a_vanished_subscription_is_recreated_and_synced(
                 > held[subscription_id]["expirationDateTime"]
             )
         # AND its mailbox (only) is synced, for the changes no one was notified of
-        assert _queued_syncs(cluster_db) == [lost_mailbox]
+        assert waiting_syncs(cluster_db) == [lost_mailbox]
         with cluster_db.engine.connect() as conn:
             stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
         assert stored == set(now_held)
@@ -253,7 +232,7 @@ def test_a_subscription_without_lifecycle_notifications_is_replaced_at_renewal(
             stored = set(conn.scalars(text("SELECT subscription_id FROM graph_subscriptions")))
         assert stored == {s["id"] for s in held}
         # AND no sync was needed: the old one notified until the new one took over
-        assert _queued_syncs(cluster_db) == []
+        assert waiting_syncs(cluster_db) == []
 
 
 def _graph_create(sandbox: SandboxHandle, address: str, url: str, client_state: str) -> str:
