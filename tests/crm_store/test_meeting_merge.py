@@ -64,6 +64,18 @@ def store_from_pane(
     return apply_page(session, mailbox_id, page).meeting_ids[key]
 
 
+def deal_suggestion(meeting_id: int, deal_id: int, status: str) -> LinkSuggestion:
+    """The rules' suggestion of one of two open deals for the meeting, in ``status``."""
+    return LinkSuggestion(
+        item_kind="meeting",
+        item_id=meeting_id,
+        target_kind="opportunity",
+        target_id=deal_id,
+        reason="one of 2",
+        status=status,
+    )
+
+
 def meeting_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Meeting)) or 0
 
@@ -191,32 +203,14 @@ def test_people_outrank_rules_and_the_later_decision_wins_when_rows_merge(
     )
     real_id = apply_page(session, olga_box.id, olga_page).meeting_ids[daemon.meeting_key]
     unlink_by_person(session, ItemKind.MEETING, real_id, TargetKind.CONTACT, contact.id, "olga@x")
-    session.add(
-        LinkSuggestion(
-            item_kind="meeting",
-            item_id=real_id,
-            target_kind="opportunity",
-            target_id=deal.id,
-            reason="one of 2",
-            status="pending",
-        )
-    )
+    session.add(deal_suggestion(real_id, deal.id, "pending"))
     # AND a pane row (made before this change, so both exist) where the seller linked
     # the account and, at 11:00, the contact, and rejected the deal suggestion
     pane = from_pane(daemon, "AAMkEv-pane")
     pane_id = store_from_pane(session, seller_box.id, pane)
     for kind, target in ((TargetKind.ACCOUNT, account.id), (TargetKind.CONTACT, contact.id)):
         link_by_person(session, ItemKind.MEETING, pane_id, kind, target, SELLER)
-    session.add(
-        LinkSuggestion(
-            item_kind="meeting",
-            item_id=pane_id,
-            target_kind="opportunity",
-            target_id=deal.id,
-            reason="one of 2",
-            status="rejected",
-        )
-    )
+    session.add(deal_suggestion(pane_id, deal.id, "rejected"))
     session.flush()
     session.execute(update(Suppression).values(created_at=KICK_OFF + timedelta(hours=2)))
     session.execute(
