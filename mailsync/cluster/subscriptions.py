@@ -201,15 +201,7 @@ class SubscriptionKeeper:
             return SubscriptionResult.RENEWED
         with session_scope(self.sessions, write=True) as session:
             forget_subscription(session, row.subscription_id)
-            save_subscription(
-                session,
-                mailbox_id=row.mailbox_id,
-                resource_kind=row.resource_kind,
-                subscription_id=made.subscription_id,
-                resource=made.resource,
-                client_state=secret,
-                expires_at=made.expires_at,
-            )
+            _save_made(session, row.mailbox_id, row.resource_kind, made, secret)
         try:
             client.delete(row.subscription_id)
         except ProviderError as exc:
@@ -280,13 +272,20 @@ class SubscriptionKeeper:
             )
             return False
         with session_scope(self.sessions, write=True) as session:
-            save_subscription(
-                session,
-                mailbox_id=mailbox_id,
-                resource_kind=kind,
-                subscription_id=made.subscription_id,
-                resource=made.resource,
-                client_state=secret,
-                expires_at=made.expires_at,
-            )
+            _save_made(session, mailbox_id, kind, made, secret)
         return True
+
+
+def _save_made(
+    session: Session, mailbox_id: int, kind: str, made: Subscription, secret: str
+) -> None:
+    """Keep the subscription Graph just made for (mailbox, kind), with the hash of its secret."""
+    save_subscription(
+        session,
+        mailbox_id=mailbox_id,
+        resource_kind=kind,
+        subscription_id=made.subscription_id,
+        resource=made.resource,
+        client_state=secret,
+        expires_at=made.expires_at,
+    )
