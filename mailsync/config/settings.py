@@ -88,6 +88,17 @@ class Settings(Section):
                 "push notifications queue syncs on the cluster's job queue; set "
                 "[daemon] mode = 'cluster' (PostgreSQL) or push.enabled = false",
             )
+        if self.push.enabled and self.push.safety_poll_seconds < self.sync.interval_seconds:
+            # The safety poll is for mailboxes push already covers; polling them more
+            # often than uncovered ones spends Graph's budget where it is least needed.
+            raise KeyedValueError(
+                "push.safety_poll_seconds",
+                f"push.safety_poll_seconds ({self.push.safety_poll_seconds}) is shorter than "
+                f"sync.interval_seconds ({self.sync.interval_seconds}), so mailboxes push "
+                "covers would poll more often than those it does not; set "
+                "push.safety_poll_seconds to at least sync.interval_seconds "
+                "(the default is 3600), or lower sync.interval_seconds",
+            )
         return self
 
     def _check_pages_signin(self) -> None:
