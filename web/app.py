@@ -38,6 +38,7 @@ from web.hot_reads import HotReads
 from web.middleware import AdmissionMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.pages import add_pages
 from web.rules_context import RulesContext, rules_settings_from
+from web.schemas.field_error import field_path
 from web.state import WebState
 from web.static import ADDIN_PREFIX, ADDIN_STATIC, OFFICE_JS_DIST, mount_addin_files
 
@@ -160,14 +161,16 @@ def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = Non
 
 
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'to', 0, 'address') → 'to[0].address'; the request part is dropped."""
+    """('body', 'to', 0, 'address') → 'to[0].address'; the request part is dropped
+    unless it is all there is (a query string wrong as a whole is 'query')."""
     parts = list(location)
+    part_of_request = "body"
     if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
+        part_of_request, parts = parts[0], parts[1:]
     name = ""
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or "body"
+    return name or part_of_request
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -175,7 +178,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": _field_name(error.get("loc", ())),
+                "field": _field_name(field_path(error)),
                 "message": str(error.get("msg", "invalid")),
             }
             for error in exc.errors()

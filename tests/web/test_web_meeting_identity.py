@@ -117,16 +117,42 @@ def test_an_incomplete_or_misplaced_identity_is_refused_and_nothing_changes(
     seller = world.headers["seller"]
     stored = store_by_daemon(session, idp, world, synced())[UID]
     links_before = session.scalar(select(func.count()).select_from(Link))
-    # WHEN part of the identity is missing THEN 422 names the missing field
-    partial = {k: v for k, v in identity().items() if k != "end"}
+    # WHEN part of the identity is missing THEN 422 names the (first) missing field
+    partial = {k: v for k, v in identity().items() if k not in ("end", "subject")}
     answer = read(client, seller, **partial)
-    assert answer.status_code == 422, answer.text
-    assert "end: give all of organizer, start, end and subject" in answer.json()["detail"]
-    # WHEN the identity comes with an iCalendar UID instead of an item id THEN refused too
+    assert list(errors_of(answer)) == ["end"]
+    assert errors_of(answer)["end"].startswith("give all of organizer, start, end and subject")
+    assert answer.json()["detail"].startswith("end: give all of organizer, start, end and subject")
+    # AND the same selector in a JSON body names the field inside ``item``
+    answer = client.post(
+        LINKS,
+        json={"item": partial, "target": {"kind": "opportunity", "id": world.deal.id}},
+        headers=seller,
+    )
+    assert list(errors_of(answer)) == ["item.end"]
+    # WHEN the identity comes with an iCalendar UID instead of an item id THEN refused too,
+    # naming the first identity field sent
     with_uid = {**{k: v for k, v in identity().items() if k != "itemId"}, "iCalUId": UID}
     answer = read(client, seller, **with_uid)
-    assert answer.status_code == 422, answer.text
-    assert "organizer: a meeting's identity goes with itemId only" in answer.json()["detail"]
+    assert errors_of(answer) == {"organizer": "a meeting's identity goes with itemId only"}
+    # WHEN a selector names the item twice, or a recurrence without its UID
+    # THEN the field to drop is named (the later id, as the message lists them), in the
+    # query and in a body alike
+    twice = {"itemId": UNKNOWN_ITEM_ID, "iCalUId": UID}
+    assert list(errors_of(read(client, seller, **twice))) == ["itemId"]
+    # AND a selector naming nothing is wrong as a whole: the query, or the body's ``item``
+    assert list(errors_of(read(client, seller))) == ["query"]
+    nothing = {"item": {}, "target": {"kind": "opportunity", "id": world.deal.id}}
+    assert list(errors_of(client.post(LINKS, json=nothing, headers=seller))) == ["item"]
+    answer = client.post(
+        LINKS,
+        json={
+            "item": {"itemId": UNKNOWN_ITEM_ID, "recurrenceId": "2026-12-01"},
+            "target": {"kind": "opportunity", "id": world.deal.id},
+        },
+        headers=seller,
+    )
+    assert errors_of(answer) == {"item.recurrenceId": "only with iCalUId"}
     # WHEN the unlink names the meeting with a bad identity THEN refused, nothing removed
     answer = client.delete(
         LINKS,

@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from crm_store.items import ItemKind, OriginKind, TargetKind
 from mailsync.addresses import normalise_email
+from web.schemas.field_error import field_error
 
 MAX_ADDRESSES = 50
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -43,12 +44,10 @@ class ApiInput(ApiModel):
     @classmethod
     def _storable_text(cls, data: Any) -> Any:
         bad = find_unstorable(data, "")
-        if bad is not None:
-            raise ValueError(
-                f"{bad or 'body'}: contains a NUL character or an unpaired surrogate, "
-                "which no text field can store"
-            )
-        return data
+        if bad is None:
+            return data
+        why = "contains a NUL character or an unpaired surrogate, which no text field can store"
+        raise field_error(bad, why) if bad else ValueError(why)
 
 
 def find_unstorable(value: Any, path: str) -> str | None:

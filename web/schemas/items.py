@@ -18,6 +18,7 @@ from web.schemas.common import (
     ShortText,
     TargetRefIn,
 )
+from web.schemas.field_error import field_error
 from web.schemas.lookup import SuggestedLink
 
 MAX_PEOPLE = 500
@@ -65,19 +66,27 @@ class ItemSnapshot(ApiInput):
     def _kind_fields(self) -> ItemSnapshot:
         if self.kind is ItemKind.MEETING and self.mode == "read":
             if self.start is None:
-                raise ValueError("start: a meeting needs its start time")
+                raise field_error("start", "a meeting needs its start time")
             if self.end is None:
-                raise ValueError("end: a meeting needs its end time")
+                raise field_error("end", "a meeting needs its end time")
             if self.end < self.start:
-                raise ValueError("end: a meeting cannot end before it starts")
-        for name in ("sent_at", "start", "end"):
+                raise field_error("end", "a meeting cannot end before it starts")
+        for name, wire in (("sent_at", "sentAt"), ("start", "start"), ("end", "end")):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name}: give a time zone (ISO 8601 with Z or an offset)")
+                raise field_error(wire, "give a time zone (ISO 8601 with Z or an offset)")
         return self
 
 
 IDENTITY_FIELDS = ("organizer", "start", "end", "subject")
+"""A meeting's identity; each name is also its wire name."""
+
+ITEM_IDS = (
+    ("internet_message_id", "internetMessageId"),
+    ("i_cal_uid", "iCalUId"),
+    ("item_id", "itemId"),
+)
+"""The ids a selector may name an item by: (field, wire name)."""
 
 
 class ItemSelector(ApiInput):
@@ -111,22 +120,27 @@ class ItemSelector(ApiInput):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ItemSelector:
-        given = [n for n in ("internet_message_id", "i_cal_uid", "item_id") if getattr(self, n)]
-        if len(given) != 1:
-            raise ValueError(
-                "item: give exactly one of internetMessageId, iCalUId or itemId"
-                + (f" (got {', '.join(given)})" if given else "")
+        """Each refusal names the field to fix: the second id sent, the first identity
+        field missing; only a selector with no id at all is wrong as a whole."""
+        given = [wire for name, wire in ITEM_IDS if getattr(self, name)]
+        if not given:
+            raise ValueError("give exactly one of internetMessageId, iCalUId or itemId")
+        if len(given) > 1:
+            raise field_error(
+                given[1],
+                f"give only one of internetMessageId, iCalUId or itemId (got {', '.join(given)})",
             )
         if self.recurrence_id and not self.i_cal_uid:
-            raise ValueError("recurrenceId: only with iCalUId")
+            raise field_error("recurrenceId", "only with iCalUId")
         identity = [n for n in IDENTITY_FIELDS if getattr(self, n) is not None]
         if identity and not self.item_id:
-            raise ValueError(f"{identity[0]}: a meeting's identity goes with itemId only")
+            raise field_error(identity[0], "a meeting's identity goes with itemId only")
         missing = [n for n in IDENTITY_FIELDS if getattr(self, n) is None]
         if identity and missing:
-            raise ValueError(
-                f"{missing[0]}: give all of organizer, start, end and subject "
-                f"to name a meeting by its identity (missing {', '.join(missing)})"
+            raise field_error(
+                missing[0],
+                "give all of organizer, start, end and subject "
+                f"to name a meeting by its identity (missing {', '.join(missing)})",
             )
         return self
 
