@@ -39,7 +39,7 @@ from mailsync.direction import NOTHING_CONFIGURED, InternalConfig, InternalParti
 from mailsync.live_index import LiveCrmIndex
 from mailsync.rules_context import PageThreadLookup
 from rules import EMPTY_RULESET, Linked, LinkResult, RulesEngine, RuleSet, RulesSettings
-from rules.free_mail import shipped_free_mail_domains
+from rules.free_mail import free_mail_domains
 from rules.suppressions import TargetRef
 
 
@@ -130,7 +130,7 @@ class RulesLinkers:
         self.settings = settings
         self.ruleset = ruleset
         self._internal = internal
-        self._free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
+        self._free_mail = free_mail_domains(settings.extra_free_mail_domains)
         self.live: LiveCrmIndex | None = None
         self._loading = threading.Lock()
 

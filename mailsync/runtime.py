@@ -42,7 +42,7 @@ from mailsync.providers.ews.connection import EWS_SCOPE
 from mailsync.providers.graph import GraphProvider, GraphSyncSettings, GraphTransport
 from mailsync.providers.graph.transport import new_http_client
 from mailsync.rules_linker import RulesLinkers
-from rules.free_mail import shipped_free_mail_domains
+from rules.free_mail import free_mail_domains
 
 GRAPH_API_VERSION = "v1.0"
 
@@ -244,7 +244,7 @@ def internal_config(settings: Settings) -> InternalConfig:
     return InternalConfig(
         tuple(rules.internal_domains),
         tuple(m.address for m in settings.mailboxes),
-        shipped_free_mail_domains() | frozenset(rules.extra_free_mail_domains),
+        free_mail_domains(rules.extra_free_mail_domains),
     )
 
 

@@ -25,7 +25,7 @@ from rules.custom.facts import ItemFacts
 from rules.custom.ruleset import EMPTY_RULESET, RuleSet
 from rules.domains import match_domains
 from rules.exclusions import Exclusions
-from rules.free_mail import shipped_free_mail_domains
+from rules.free_mail import free_mail_domains
 from rules.index import CrmIndex
 from rules.inference import infer_opportunities
 from rules.linkset import LinkSet
@@ -89,9 +89,7 @@ class RulesEngine:
         self.thread_lookup: ThreadLookup = thread_lookup or NoThreads()
         self.code_scanner = CodeScanner(self.settings.tracking_code_pattern)
         self._exclusions = Exclusions(self.settings)
-        self._free_mail = shipped_free_mail_domains() | frozenset(
-            self.settings.extra_free_mail_domains
-        )
+        self._free_mail = free_mail_domains(self.settings.extra_free_mail_domains)
 
     def link(
         self,

@@ -23,7 +23,7 @@ from mailsync.rules_context import StoreThreadLookup, rules_settings_from
 from rules import LinkResult, RulesEngine, RulesSettings, TargetRef
 from rules.custom.actions import LinkRecord
 from rules.custom.ruleset import EMPTY_RULESET, RuleSet
-from rules.free_mail import shipped_free_mail_domains
+from rules.free_mail import free_mail_domains
 from rules.tracking_code import CodeScanner
 from web.crm_slice import CrmSlice, load_slice
 
@@ -78,7 +78,7 @@ class RulesContext:
             mailbox = address.strip().lower()
             self._mailboxes_at.setdefault(mailbox.rpartition("@")[2], []).append(mailbox)
         self.named = NamedRecords.of(ruleset)
-        self.free_mail = shipped_free_mail_domains() | frozenset(settings.extra_free_mail_domains)
+        self.free_mail = free_mail_domains(settings.extra_free_mail_domains)
         self._scanner = CodeScanner(settings.tracking_code_pattern)
 
     def codes_in(self, *texts: str | None) -> list[str]:
