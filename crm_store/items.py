@@ -125,6 +125,14 @@ class MessageItem:
         return (*head, *self.to, *self.cc, *self.bcc)
 
 
+ADDIN_FOLDER = "addin"
+"""Folder of the copy the Outlook add-in stores of an item a user tagged.
+
+The web service writes it and the sync's folds look for it
+(``crm_store.message_merge``), so it is named once, here.
+"""
+
+
 FALLBACK_KEY_PREFIX = "hash:"
 """``message_key`` prefix of a message stored without Message-ID (``stable_header_key``).
 

@@ -59,7 +59,7 @@ from sqlalchemy import Result, Select, select, text
 from sqlalchemy.orm import Session
 
 from crm_store.item_fold import copies_outside, drop_folded, merge_tracking, move_dependants
-from crm_store.items import FALLBACK_KEY_PREFIX, ItemKind, MessageItem
+from crm_store.items import ADDIN_FOLDER, FALLBACK_KEY_PREFIX, ItemKind, MessageItem
 from crm_store.meeting_merge import normalised_subject
 from crm_store.models import (
     FALLBACK_KEY_MESSAGE_ROWS,
@@ -71,9 +71,6 @@ from crm_store.upsert import chunks, execute_many, insert_for, table_of
 
 SEND_WINDOW = timedelta(minutes=10)
 """How far the add-in's send time may be from the server's sentDateTime; see the docstring."""
-
-ADDIN_FOLDER = "addin"
-"""Folder of the copy the add-in stores (``web.item_store.ADDIN_FOLDER``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.items import (
+    ADDIN_FOLDER,
     Address,
     Attendee,
     CorrespondenceItem,
@@ -41,8 +42,6 @@ from crm_store.sync_writes import PageWrite, apply_page
 from web.auth.principal import Principal
 from web.errors import Forbidden
 from web.schemas.items import ItemSelector, ItemSnapshot, PersonIn
-
-ADDIN_FOLDER = "addin"
 
 
 @dataclass(frozen=True, slots=True)
