@@ -37,6 +37,7 @@ from web.errors import Conflict, Forbidden, InvalidInput, NotFound
 from web.hot_reads import HotReads
 from web.middleware import AdmissionMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.pages import add_pages
+from web.problem import field_problem, problem
 from web.rules_context import RulesContext, rules_settings_from
 from web.schemas.field_error import field_path
 from web.state import WebState
@@ -156,10 +157,6 @@ def _add_health(app: FastAPI) -> None:
         return JSONResponse({"status": "ok", "store": "ok"})
 
 
-def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
-
-
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
     """('body', 'to', 0, 'address') → 'to[0].address'; the request part is dropped
     unless it is all there is (a query string wrong as a whole is 'query')."""
@@ -184,44 +181,44 @@ def _add_error_handlers(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
-        return _problem(422, summary or "invalid request", errors)
+        return problem(422, summary or "invalid request", errors)
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
-        return _problem(422, str(exc), [{"field": exc.field, "message": exc.message}])
+        return field_problem(422, exc)
 
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(_: Request, exc: NotAuthenticated) -> JSONResponse:
-        response = _problem(401, f"not signed in: {exc.reason}")
+        response = problem(401, f"not signed in: {exc.reason}")
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
 
     @app.exception_handler(IdentityProviderUnavailable)
     async def idp_down(_: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
         log.error("%s", exc)
-        return _problem(503, "cannot check sign-in right now: the identity provider is unreachable")
+        return problem(503, "cannot check sign-in right now: the identity provider is unreachable")
 
     @app.exception_handler(Forbidden)
     async def forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return _problem(403, str(exc))
+        return problem(403, str(exc))
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _problem(404, str(exc))
+        return problem(404, str(exc))
 
     @app.exception_handler(UnknownRecord)
     async def unknown_record(_: Request, exc: UnknownRecord) -> JSONResponse:
-        return _problem(404, str(exc))
+        return problem(404, str(exc))
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return _problem(409, str(exc))
+        return problem(409, str(exc))
 
     @app.exception_handler(IntegrityError)
     async def integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.info("integrity error answered with 409: %s", exc.orig)
-        return _problem(409, "this conflicts with a record that was written at the same time")
+        return problem(409, "this conflicts with a record that was written at the same time")
 
     @app.exception_handler(InvalidPage)
     async def invalid_page(_: Request, exc: InvalidPage) -> JSONResponse:
-        return _problem(422, str(exc))
+        return problem(422, str(exc))

@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import Engine
 
 from crm_store.subscriptions import notification_target
+from web.errors import InvalidInput
+from web.problem import field_problem, problem
 from web.state import WebState
 
 log = logging.getLogger(__name__)
@@ -51,11 +53,8 @@ LIFECYCLE_EVENTS = ("subscriptionRemoved", "missed", "reauthorizationRequired")
 _queue_lock = threading.Lock()
 
 
-class MalformedNotification(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class MalformedNotification(InvalidInput):
+    """A notification body Graph would never send: 400 naming the field, not the app's 422."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +111,15 @@ def _queue(request: Request) -> Any:
 
 def _handshake(token: str) -> Response:
     if len(token) > MAX_VALIDATION_TOKEN or any(c < " " or c == "\x7f" for c in token):
-        return JSONResponse(
-            {
-                "detail": "validationToken: not a Graph validation token",
-                "errors": [
-                    {
-                        "field": "validationToken",
-                        "message": f"at most {MAX_VALIDATION_TOKEN} characters, "
-                        "no control characters",
-                    }
-                ],
-            },
-            status_code=400,
+        return problem(
+            400,
+            "validationToken: not a Graph validation token",
+            [
+                {
+                    "field": "validationToken",
+                    "message": f"at most {MAX_VALIDATION_TOKEN} characters, no control characters",
+                }
+            ],
         )
     return PlainTextResponse(token, status_code=200)
 
@@ -171,20 +167,13 @@ async def _receive(request: Request) -> Response:
     try:
         payload = await request.json()
     except ValueError:
-        return JSONResponse(
-            {
-                "detail": "body: not JSON",
-                "errors": [{"field": "body", "message": "must be a JSON notification collection"}],
-            },
-            status_code=400,
+        return field_problem(
+            400, MalformedNotification("body", "must be a JSON notification collection")
         )
     try:
         notices = parse_notifications(payload)
     except MalformedNotification as exc:
-        return JSONResponse(
-            {"detail": str(exc), "errors": [{"field": exc.field, "message": exc.message}]},
-            status_code=400,
-        )
+        return field_problem(400, exc)
     work = _decide(request, notices)
     if work.syncs or work.reauthorize or work.recreate:
         from mailsync.cluster.queue import (
