@@ -98,17 +98,20 @@ async function collectReadItem(mailbox, item) {
   return payload;
 }
 
+/** Mark a message being written as one a person asked to track (MAILSYNC_TRACK_HEADER). */
+function markTracked(item) {
+  var header = {};
+  header[MAILSYNC_TRACK_HEADER] = "1";
+  return officeAsync(item.internetHeaders, "setAsync", header);
+}
+
 /**
  * Compose mode: the item has no id until it is saved. A message also gets a header that marks
  * it for tracking, so the link is applied to the sent copy when the daemon syncs it.
  */
 async function collectComposeItem(item) {
   var isMessage = item.itemType === Office.MailboxEnums.ItemType.Message;
-  if (isMessage) {
-    var header = {};
-    header[MAILSYNC_TRACK_HEADER] = "1";
-    await officeAsync(item.internetHeaders, "setAsync", header);
-  }
+  if (isMessage) await markTracked(item);
   await officeAsync(item, "saveAsync");
   var payload = {
     kind: isMessage ? "message" : "meeting",
@@ -381,9 +384,7 @@ async function applyPendingLinksOnSend(mailbox) {
   var applied = 0;
   try {
     var token = await mailsyncAccessToken(false);
-    if (item.itemType === Office.MailboxEnums.ItemType.Message) {
-      await officeAsync(item.internetHeaders, "setAsync", { "X-Mailsync-Track": "1" });
-    }
+    if (item.itemType === Office.MailboxEnums.ItemType.Message) await markTracked(item);
     var itemId = await savedItemId(item);
     var snapshot = await sendingSnapshot(mailbox, item, itemId);
     var selector = { itemId: snapshot.restItemId };
