@@ -15,10 +15,10 @@ nothing about the token's length either.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from mailsync.config import ConfigError, ConfigProblem, Settings
+from web.auth.api_tokens import hash_token
 
 KEY = "web.metrics_token_env"
 MIN_LENGTH = 32
@@ -27,14 +27,10 @@ MIN_LENGTH = 32
 
 class ScrapeToken:
     def __init__(self, token: str) -> None:
-        self._digest = _digest(token)
+        self._digest = hash_token(token)
 
     def matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(_digest(candidate), self._digest)
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+        return hmac.compare_digest(hash_token(candidate), self._digest)
 
 
 def scrape_token_from(settings: Settings) -> ScrapeToken | None:
