@@ -52,6 +52,8 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from proc_cpu import process_tree_cpu_seconds  # noqa: E402
+
 PG_URL = os.environ.get(
     "MAILSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -245,23 +247,6 @@ def generate(argv: list[str]) -> None:
         drive(int(port), token, int(contacts), float(seconds), (float(low), float(high)))
     )
     print(json.dumps(result))
-
-
-def process_tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the server's workers), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        pending.extend(int(child) for child in children)
-    return total
 
 
 def measure(

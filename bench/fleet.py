@@ -52,6 +52,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from proc_cpu import cpu_times
+
 from crm_store.migrate import upgrade
 from mailsync.sandbox.runner import running_sandbox
 from tests.mailsync.cluster_support import Fleet, cluster_config
@@ -62,7 +64,6 @@ CORES = 2
 UTILISATION = 0.7
 FLEET_APP = "bench_fleet"
 STEPS = (4000, 8000, 12000, 16000, 20000, 24000)
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _admin() -> psycopg.Connection[tuple[object, ...]]:
@@ -78,15 +79,6 @@ def load_average() -> str:
 
 
 # --------------------------------------------------------------------------- CPU from /proc
-
-
-def cpu_seconds(pid: int) -> tuple[int, float] | None:
-    """(start time, user + system CPU seconds) of a process, or None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[19]), (int(fields[11]) + int(fields[12])) / CLOCK_TICK
 
 
 def children_named(parent: int, word: str) -> list[int]:
@@ -131,7 +123,7 @@ class CpuMeter:
         groups = {**self._fixed, "postgres": self._backends()}
         for name, pids in groups.items():
             for pid in pids:
-                seen = cpu_seconds(pid)
+                seen = cpu_times(pid)
                 if seen is None:
                     continue
                 key = (name, pid, seen[0])
